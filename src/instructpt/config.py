@@ -1,0 +1,195 @@
+"""Typed stage configs: YAML in, validated before any work, resolved YAML out.
+
+Each stage owns one config model and receives only that (never the whole run
+config), so a stage can run alone from the CLI with the same semantics as
+inside `instructpt run`. Unknown or ill-typed keys fail at load time with a
+message naming the key and the file, and a did-you-mean where one is close.
+CLI flags override file values; a flag that was not given is `None` and never
+overrides, so `--no-flag` beats a file's `true` (unlike truthiness merges).
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from instructpt.errors import ConfigError
+
+C = TypeVar("C", bound="StageConfig")
+
+
+class StageConfig(BaseModel):
+    """Base of every stage config: strict keys, frozen, validated defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    #: Field names that do not change a stage's output (parallelism, UI); they
+    #: are left out of the config hash so changing them never blocks a resume.
+    runtime_fields: ClassVar[frozenset[str]] = frozenset()
+
+    def config_hash(self) -> str:
+        """Hash of the output-relevant fields; guards resume against config drift."""
+        data = self.model_dump(mode="json", exclude=set(self.runtime_fields))
+        blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+class WorldConfig(StageConfig):
+    """The seeded demo world: fictional people, places and organisations.
+
+    Sizes are knobs; the defaults keep the full demo inside its CPU budget
+    (a few hundred people, see shared/MACHINE.md for the sizing argument).
+    """
+
+    seed: int = Field(1234, description="Seed of the world; same seed, same bytes.")
+    num_people: int = Field(600, ge=3, description="People (the main entities).")
+    num_countries: int = Field(8, ge=2, description="Countries cities belong to.")
+    num_cities: int = Field(40, ge=2, description="Cities (birth places, headquarters).")
+    num_universities: int = Field(16, ge=2, description="Universities people attend.")
+    num_companies: int = Field(48, ge=2, description="Companies people work for.")
+    synth_train_fraction: float = Field(
+        0.3,
+        gt=0,
+        lt=1,
+        description="Share of entities (by count) whose texts and QA train the synthesizer.",
+    )
+    probe_fraction: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="Share of entities (by count) held out as the knowledge probe.",
+    )
+
+    @model_validator(mode="after")
+    def _fractions_leave_room(self) -> WorldConfig:
+        if self.synth_train_fraction + self.probe_fraction >= 1:
+            raise ValueError(
+                "synth_train_fraction + probe_fraction must be < 1 so that some "
+                "entities remain to be augmented"
+            )
+        return self
+
+
+InputFormat = Literal["auto", "jsonl", "parquet", "txt", "hf-disk", "hf-json", "hf-parquet"]
+
+
+class IngestConfig(StageConfig):
+    """Raw corpus files -> `Document` shards, split by document id."""
+
+    runtime_fields: ClassVar[frozenset[str]] = frozenset({"num_workers", "progress"})
+
+    input: list[str] = Field(
+        ...,
+        min_length=1,
+        description="Input files, folders or globs (jsonl, jsonl.gz, jsonl.zst, parquet, "
+        "a folder of .txt files, a datasets save_to_disk folder).",
+    )
+    format: InputFormat = Field(
+        "auto",
+        description="Input format; auto picks by extension (hf-json/hf-parquet read "
+        "through the datasets library).",
+    )
+    text_field: str = Field("text", description="Field holding the document text.")
+    id_field: str | None = Field(
+        "id",
+        description="Field holding a stable id; when absent, the id is a hash of "
+        "source file and position.",
+    )
+    num_shards: int = Field(
+        8, ge=1, le=100_000, description="Output shards; a document's shard depends on its id only."
+    )
+    block_records: int = Field(
+        20_000,
+        ge=1,
+        description="Records per resume unit: a kill loses at most this much work per worker.",
+    )
+    min_chars: int = Field(1, ge=1, description="Shorter texts (after strip) are quarantined.")
+    max_chars: int = Field(
+        5_000_000, ge=1, description="Longer texts are quarantined (not truncated)."
+    )
+    on_error: Literal["skip", "fail"] = Field(
+        "skip",
+        description="skip: quarantine bad records and go on; fail: stop at the first one.",
+    )
+    compression_level: int = Field(3, ge=1, le=19, description="zstd level of output shards.")
+    num_workers: int = Field(1, ge=1, description="Processes reading input blocks in parallel.")
+    progress: bool = Field(True, description="Show a progress bar on a terminal.")
+
+    @model_validator(mode="after")
+    def _min_below_max(self) -> IngestConfig:
+        if self.min_chars > self.max_chars:
+            raise ValueError("min_chars must be <= max_chars")
+        return self
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _did_you_mean(key: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _format_errors(model: type[BaseModel], err: ValidationError, where: str) -> str:
+    known = list(model.model_fields)
+    lines = [f"invalid config in {where}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = f"unknown key{_did_you_mean(str(e['loc'][-1]), known)}"
+        elif "input" in e and e["type"] not in ("missing",):
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file that must hold a mapping; errors name the file."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def build_config(
+    model: type[C],
+    values: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    where: str = "command-line flags",
+) -> C:
+    """Validate `values` (from a file) updated by non-None `overrides` (from flags)."""
+    merged = dict(values or {})
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return model.model_validate(merged)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(model, err, where)) from None
+
+
+def load_config(model: type[C], path: Path | None, overrides: dict[str, Any] | None = None) -> C:
+    """Load a stage config from an optional YAML file plus CLI overrides."""
+    values = read_yaml_mapping(path) if path is not None else {}
+    where = f"{path} (or its command-line overrides)" if path is not None else "command-line flags"
+    return build_config(model, values, overrides, where)
+
+
+def dump_config(config: BaseModel, path: Path) -> None:
+    """Write the resolved config as YAML next to the outputs (atomically)."""
+    from instructpt.corpus.atomic import atomic_write_text
+
+    data = config.model_dump(mode="json")
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

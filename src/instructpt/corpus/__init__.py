@@ -1,0 +1,1 @@
+"""Corpus I/O: streaming readers, atomic shard writers, manifests and resume."""
