@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from instructpt.errors import ConfigError
 
-C = TypeVar("C", bound="StageConfig")
+C = TypeVar("C", bound=BaseModel)
 
 
 class StageConfig(BaseModel):
@@ -121,6 +121,11 @@ class IngestConfig(StageConfig):
     num_workers: int = Field(1, ge=1, description="Processes reading input blocks in parallel.")
     progress: bool = Field(True, description="Show a progress bar on a terminal.")
 
+    @field_validator("id_field", mode="before")
+    @classmethod
+    def _empty_id_field_means_none(cls, value: object) -> object:
+        return None if value in ("", "none", "None") else value
+
     @model_validator(mode="after")
     def _min_below_max(self) -> IngestConfig:
         if self.min_chars > self.max_chars:
@@ -161,7 +166,9 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(data).__name__}")
+        raise ConfigError(
+            f"config file {path} must hold a mapping of keys, got {type(data).__name__}"
+        )
     return data
 
 
@@ -193,3 +200,30 @@ def dump_config(config: BaseModel, path: Path) -> None:
 
     data = config.model_dump(mode="json")
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+
+
+class RunConfig(BaseModel):
+    """The main job: every stage's config under its own key, plus where to write.
+
+    `ingest.input` may be left out: the run then ingests the world it generated.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("demo", pattern=r"^[A-Za-z0-9._-]+$", description="Run name: runs/<name>/.")
+    runs_root: str = Field("runs", description="Folder holding run directories.")
+    world: WorldConfig = Field(default_factory=WorldConfig)  # type: ignore[arg-type]
+    ingest: dict[str, Any] = Field(default_factory=dict, description="IngestConfig keys.")
+
+    @model_validator(mode="after")
+    def _ingest_keys_are_valid(self) -> RunConfig:
+        # Validate now, with a placeholder input, so a typo fails before any work.
+        probe = {"input": ["<world>"], **self.ingest}
+        try:
+            IngestConfig.model_validate(probe)
+        except ValidationError as err:
+            raise ValueError(_format_errors(IngestConfig, err, "the ingest section")) from None
+        return self
+
+    def ingest_config(self, default_input: list[str]) -> IngestConfig:
+        return IngestConfig.model_validate({"input": default_input, **self.ingest})

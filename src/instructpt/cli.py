@@ -1,0 +1,143 @@
+"""The `instructpt` command: one sub-command per stage, plus `run` for the whole job.
+
+Each stage command takes `--config FILE` (YAML) and one flag per config
+field; flags override the file. Errors a user can fix are printed as one
+clear message (no traceback) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from instructpt import __version__
+from instructpt.cli_options import config_options, given
+from instructpt.config import IngestConfig, RunConfig, WorldConfig, load_config
+from instructpt.errors import InstructptError
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML file with this stage's keys; flags override it.",
+)
+RUN_DIR_OPTION = click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/default"),
+    show_default=True,
+    help="Run directory; the stage writes into its own folder inside it.",
+)
+OVERWRITE_OPTION = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Clear the stage folder first (needed when the config or input changed).",
+)
+
+
+class _Group(click.Group):
+    """Turns user-facing errors into one line and exit 2, Ctrl-C into a resume hint."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InstructptError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: rerun the same command to resume where it stopped", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="instructpt")
+def main() -> None:
+    """Instruction Pre-Training end to end: synthesize, cook, mix, pre-train, evaluate, report.
+
+    \b
+    Quick start (the demo world, no download needed):
+      instructpt run
+    """
+
+
+@main.command(
+    epilog="""\b
+Example:
+  instructpt world --run-dir runs/mine --num-people 200 --seed 7
+  head -c 600 runs/mine/world/documents.jsonl"""
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@config_options(WorldConfig)
+def world(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
+    """Generate the seeded demo world: entity texts, ground-truth QA, splits."""
+    from instructpt.run import generate_world
+
+    cfg = load_config(WorldConfig, config_path, given(flags, WorldConfig))
+    manifest, reused = generate_world(cfg, run_dir / "world", overwrite)
+    state = "already complete; nothing to do" if reused else "written"
+    click.echo(f"world: {state} in {run_dir / 'world'}")
+    for key, value in manifest.stats.items():
+        click.echo(f"  {key}: {value}")
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  instructpt ingest data/*.jsonl.zst --run-dir runs/web
+  instructpt ingest books/ --format txt --run-dir runs/books --num-shards 64
+  instructpt ingest dump.parquet --text-field content --id-field doc_id
+  instructpt ingest --config configs/ingest.yaml --on-error fail"""
+)
+@click.argument("inputs", nargs=-1)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@config_options(IngestConfig, skip=("input",))
+def ingest(
+    inputs: tuple[str, ...], config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any
+) -> None:
+    """Read raw corpus files into Document shards (split by id, resumable).
+
+    INPUTS are files, folders or globs: jsonl, jsonl.gz, jsonl.zst, parquet, a
+    folder of .txt files, or a datasets save_to_disk folder. Bad records are
+    skipped and written to corpus/quarantine.jsonl with file and line.
+    """
+    from instructpt.corpus.ingest import ingest as run_ingest
+
+    overrides = given(flags, IngestConfig)
+    if inputs:
+        overrides["input"] = list(inputs)
+    cfg = load_config(IngestConfig, config_path, overrides)
+    result = run_ingest(cfg, run_dir / "corpus", overwrite)
+    for line in result.summary_lines():
+        click.echo(line)
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  instructpt run                         # the demo, into runs/demo/
+  instructpt run --config configs/demo.yaml --name demo2
+  instructpt run --overwrite             # start over"""
+)
+@CONFIG_OPTION
+@click.option("--name", default=None, help="Run name (runs/<name>/); overrides the config.")
+@click.option("--runs-root", default=None, help="Folder holding run directories.")
+@OVERWRITE_OPTION
+def run(config_path: Path | None, name: str | None, runs_root: str | None, overwrite: bool) -> None:
+    """Run the whole pipeline; with no arguments, the demo into runs/demo/."""
+    from instructpt.run import run_pipeline
+
+    cfg = load_config(RunConfig, config_path, {"name": name, "runs_root": runs_root})
+    report = run_pipeline(cfg, overwrite, echo=click.echo)
+    click.echo(f"done: {report.run_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Click options generated from a stage's config model: flags map 1:1 to fields.
+
+Why generated: a flag written by hand drifts from its field (name, type,
+default, help). Every option defaults to None, meaning "not given", so only
+flags the user typed override the YAML file, and `--no-x` can beat `x: true`.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable
+from typing import Any, Literal
+
+import click
+from pydantic import BaseModel
+
+
+def _click_type(annotation: Any) -> tuple[Any, bool]:
+    """(click type, multiple) for a field annotation."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _click_type(args[0])
+    if origin is Literal:
+        return click.Choice([str(a) for a in typing.get_args(annotation)]), False
+    if origin in (list, tuple):
+        inner, _ = _click_type(typing.get_args(annotation)[0])
+        return inner, True
+    if annotation in (int, float, str, bool):
+        return annotation, False
+    return str, False
+
+
+def config_options(model: type[BaseModel], skip: tuple[str, ...] = ()) -> Callable[[Any], Any]:
+    """Decorator adding one option per field of `model` (except `skip`)."""
+
+    def decorate(func: Any) -> Any:
+        for name, field in reversed(list(model.model_fields.items())):
+            if name in skip:
+                continue
+            flag = name.replace("_", "-")
+            help_text = field.description or ""
+            default = field.get_default(call_default_factory=True)
+            if default is not None and not isinstance(default, BaseModel):
+                help_text += f"  [default: {default}]"
+            ctype, multiple = _click_type(field.annotation)
+            if ctype is bool:
+                option = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text)
+            else:
+                option = click.option(
+                    f"--{flag}", name, type=ctype, multiple=multiple, default=None, help=help_text
+                )
+            func = option(func)
+        return func
+
+    return decorate
+
+
+def given(values: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """The flags the user actually gave, as config overrides."""
+    out: dict[str, Any] = {}
+    for name in model.model_fields:
+        value = values.get(name)
+        if value is None or value == ():
+            continue
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
