@@ -25,7 +25,9 @@ def sample_records(n: int, prefix: str = "doc") -> list[dict]:
     ]
 
 
-def run_cli(*args: str, cwd: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path, check: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess:
     """Run the real console entry point in a subprocess, as a user would."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.run(

@@ -52,7 +52,9 @@ def test_each_bad_case_is_quarantined_with_its_line_and_good_records_are_kept(tm
 
     kept = {d["id"] for s in (tmp_path / "corpus").glob("shard-*") for d in read_shard(s)}
     assert kept == {"g0", "g1", "g2", "b8"}
-    quarantine = [orjson.loads(x) for x in (tmp_path / "corpus/quarantine.jsonl").read_bytes().splitlines()]
+    quarantine = [
+        orjson.loads(x) for x in (tmp_path / "corpus/quarantine.jsonl").read_bytes().splitlines()
+    ]
     assert {q["position"]: q["reason"] for q in quarantine} == expected
     for q in quarantine:
         assert q["location"] == f"{path} line {q['position']}"
@@ -91,7 +93,9 @@ def test_huge_line_is_quarantined_without_reading_it_whole(tmp_path):
 
 def test_byte_order_mark_and_crlf_line_endings_are_accepted(tmp_path):
     path = tmp_path / "bom.jsonl"
-    path.write_bytes(b'\xef\xbb\xbf{"id": "a", "text": "first"}\r\n{"id": "b", "text": "second"}\r\n')
+    path.write_bytes(
+        b'\xef\xbb\xbf{"id": "a", "text": "first"}\r\n{"id": "b", "text": "second"}\r\n'
+    )
     result = ingest(IngestConfig(input=[str(path)], progress=False), tmp_path / "corpus")
     assert result.manifest.stats == {"read": 2, "kept": 2, "skipped": {}}
 

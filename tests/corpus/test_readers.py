@@ -119,7 +119,9 @@ def test_files_through_the_datasets_library(tmp_path, records, fmt):
 
 
 def test_custom_text_and_id_fields(tmp_path):
-    path = write_jsonl(tmp_path / "in.jsonl", [{"key": 7, "content": "seven"}, {"key": "x", "content": "ex"}])
+    path = write_jsonl(
+        tmp_path / "in.jsonl", [{"key": 7, "content": "seven"}, {"key": "x", "content": "ex"}]
+    )
     docs = _ingest(tmp_path, [str(path)], text_field="content", id_field="key")
     assert {k: v["text"] for k, v in docs.items()} == {"7": "seven", "x": "ex"}
 

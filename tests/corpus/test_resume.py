@@ -40,7 +40,16 @@ def reference(corpus, tmp_path_factory) -> dict[str, bytes]:
 
 def _start(corpus: Path, run: Path) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "instructpt.cli", "ingest", str(corpus), "--run-dir", str(run), *ARGS],
+        [
+            sys.executable,
+            "-m",
+            "instructpt.cli",
+            "ingest",
+            str(corpus),
+            "--run-dir",
+            str(run),
+            *ARGS,
+        ],
         cwd=run,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -92,7 +101,9 @@ def test_rerun_of_a_finished_stage_does_nothing_and_says_so(corpus, reference, t
 
 
 def test_worker_count_does_not_change_the_output(corpus, reference, tmp_path):
-    run_cli("ingest", str(corpus), "--run-dir", str(tmp_path), *ARGS, "--num-workers", "2", cwd=tmp_path)
+    run_cli(
+        "ingest", str(corpus), "--run-dir", str(tmp_path), *ARGS, "--num-workers", "2", cwd=tmp_path
+    )
     got = tree_bytes(tmp_path / "corpus", "*")
     assert b"num_workers: 2" in got.pop("config.yaml")  # the resolved config says what ran
     assert got == {k: v for k, v in reference.items() if k != "config.yaml"}

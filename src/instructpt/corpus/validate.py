@@ -47,11 +47,12 @@ def to_document(
     text = data[text_field]
     if not isinstance(text, str):
         return None, "text_not_string", f"'{text_field}' is {type(text).__name__}, not a string"
-    stripped_len = len(text.strip())
-    if stripped_len == 0:
+    if not text or text.isspace():
         return None, "empty_text", "text is empty or whitespace only"
-    if stripped_len < min_chars:
-        return None, "too_short", f"{stripped_len} chars < min_chars {min_chars}"
+    if min_chars > 1 and len(text) >= min_chars and len(text.strip()) < min_chars:
+        return None, "too_short", f"{len(text.strip())} chars < min_chars {min_chars}"
+    if len(text) < min_chars:
+        return None, "too_short", f"{len(text)} chars < min_chars {min_chars}"
     if len(text) > max_chars:
         return None, "too_long", f"{len(text)} chars > max_chars {max_chars}"
 

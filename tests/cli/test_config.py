@@ -1,0 +1,76 @@
+"""Configs fail before work with the key and file named; flags beat the file."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from instructpt.cli_options import given
+from instructpt.config import IngestConfig, RunConfig, WorldConfig, load_config
+from instructpt.errors import ConfigError
+from tests.conftest import REPO
+
+
+def test_unknown_key_names_file_and_suggests(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input: [a.jsonl]\nnum_shard: 4\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(IngestConfig, path)
+    msg = str(info.value)
+    assert str(path) in msg and "num_shard: unknown key (did you mean 'num_shards'?)" in msg
+
+
+def test_ill_typed_value_names_key_and_value(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input: [a.jsonl]\nnum_shards: many\non_error: explode\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(IngestConfig, path)
+    msg = str(info.value)
+    assert "num_shards:" in msg and "'many'" in msg
+    assert "on_error:" in msg and "'explode'" in msg
+
+
+def test_missing_required_key_and_non_mapping_file(tmp_path):
+    with pytest.raises(ConfigError, match="input: Field required"):
+        load_config(IngestConfig, None, {})
+    path = tmp_path / "list.yaml"
+    path.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_config(IngestConfig, path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(IngestConfig, bad)
+
+
+def test_flags_override_file_including_false_over_true(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("input: [a.jsonl]\nnum_shards: 4\nprogress: true\n")
+    flags = {"num_shards": 9, "progress": False, "text_field": None, "input": ()}
+    cfg = load_config(IngestConfig, path, given(flags, IngestConfig))
+    assert cfg.num_shards == 9 and cfg.progress is False and cfg.input == ["a.jsonl"]
+
+
+def test_cross_field_rules_are_checked():
+    with pytest.raises(ConfigError, match="synth_train_fraction \\+ probe_fraction"):
+        load_config(WorldConfig, None, {"synth_train_fraction": 0.6, "probe_fraction": 0.5})
+
+
+def test_config_hash_ignores_runtime_fields_only():
+    a = IngestConfig(input=["x"], num_workers=1)
+    assert a.config_hash() == IngestConfig(input=["x"], num_workers=4, progress=False).config_hash()
+    assert a.config_hash() != IngestConfig(input=["x"], num_shards=3).config_hash()
+
+
+def test_run_config_rejects_a_typo_in_the_ingest_section(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("ingest:\n  num_shardz: 3\n")
+    with pytest.raises(ConfigError, match="num_shardz: unknown key \\(did you mean 'num_shards'"):
+        load_config(RunConfig, path)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    data = yaml.safe_load(path.read_text())
+    model = RunConfig if "world" in data or "ingest" in data or "name" in data else IngestConfig
+    load_config(model, path)
