@@ -1,0 +1,66 @@
+"""The console command as a user meets it: help with examples, clear errors, `run`."""
+
+from __future__ import annotations
+
+import json
+
+import orjson
+import pytest
+import yaml
+
+from instructpt.config import RunConfig
+from tests.conftest import REPO, run_cli, sample_records, write_jsonl
+
+COMMANDS = ["world", "ingest", "run"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_help_shows_an_example(command, tmp_path):
+    out = run_cli(command, "--help", cwd=tmp_path).stdout
+    assert "Example" in out and f"instructpt {command}" in out
+
+
+def test_top_level_help_lists_the_stages(tmp_path):
+    out = run_cli("--help", cwd=tmp_path).stdout
+    for command in COMMANDS:
+        assert command in out
+
+
+def test_bad_config_is_one_clear_line_and_exit_2(tmp_path):
+    (tmp_path / "c.yaml").write_text("input: [x.jsonl]\nnum_shards: -1\n")
+    res = run_cli("ingest", "--config", "c.yaml", cwd=tmp_path, check=False)
+    assert res.returncode == 2
+    assert "num_shards" in res.stderr and "c.yaml" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_ingest_writes_resolved_config_and_summary(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", sample_records(30))
+    res = run_cli("ingest", "in.jsonl", "--run-dir", "r", "--num-shards", "3", cwd=tmp_path)
+    assert "30 documents kept of 30 read into 3 shards" in res.stdout
+    resolved = yaml.safe_load((tmp_path / "r/corpus/config.yaml").read_text())
+    assert resolved["num_shards"] == 3 and resolved["input"] == ["in.jsonl"]
+
+
+def test_demo_config_file_matches_the_run_defaults():
+    shipped = RunConfig.model_validate(yaml.safe_load((REPO / "configs/demo.yaml").read_text()))
+    assert shipped == RunConfig()
+
+
+def test_run_builds_the_world_and_ingests_it_and_says_what_is_not_built(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(
+        "name: tiny\nworld:\n  num_people: 30\n  num_cities: 6\n  num_companies: 6\n"
+        "  num_universities: 3\n  num_countries: 2\ningest:\n  num_shards: 2\n"
+    )
+    res = run_cli("run", "--config", "tiny.yaml", cwd=tmp_path)
+    run_dir = tmp_path / "runs/tiny"
+    world_docs = (run_dir / "world/documents.jsonl").read_text().splitlines()
+    manifest = orjson.loads((run_dir / "corpus/_manifest.json").read_bytes())
+    assert manifest["stats"]["kept"] == len(world_docs)
+    assert "not built yet" in res.stdout and "synthesize" in res.stdout
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stages_run"] == ["world", "ingest"]
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["world"]["num_people"] == 30
+
+    again = run_cli("run", "--config", "tiny.yaml", cwd=tmp_path)
+    assert "(reused)" in again.stdout and "already complete" in again.stdout
