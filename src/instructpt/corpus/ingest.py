@@ -157,15 +157,18 @@ def _read_all_sources(
 ) -> None:
     todo = list(enumerate(sources))
     if cfg.num_workers <= 1 or len(todo) <= 1:
+        started, docs_before = time.perf_counter(), 0
         for index, source in todo:
             last = 0
 
-            def advance(consumed: int) -> None:
+            def advance(consumed: int, read: int, docs_before: int = docs_before) -> None:
                 nonlocal last
                 bar.update(consumed - last)
                 last = consumed
+                rate = (docs_before + read) / max(time.perf_counter() - started, 1e-9)
+                bar.set_postfix_str(f"{docs_before + read:,} records, {rate:,.0f} records/s")
 
-            _read_source(index, source, cfg, units, finished.get(index, []), advance)
+            docs_before += _read_source(index, source, cfg, units, finished.get(index, []), advance)
             bar.update(source.size_bytes() - last)
         return
     with ProcessPoolExecutor(max_workers=cfg.num_workers) as pool:
@@ -184,9 +187,12 @@ def _read_source(
     cfg: IngestConfig,
     units: Path,
     done: list[BlockStats],
-    advance: Callable[[int], None] | None,
-) -> None:
-    """Read one source block by block, writing each finished block as a unit folder."""
+    advance: Callable[[int, int], None] | None,
+) -> int:
+    """Read one source block by block, writing each finished block as a unit folder.
+
+    Returns the number of records read in this call (for progress).
+    """
     skip = done[-1].end_ordinal if done else 0
     block = len(done)
     tap = ProgressTap()
@@ -195,6 +201,7 @@ def _read_source(
     stats = BlockStats(end_ordinal=skip)
     skipped: Counter[str] = Counter()
     block_bytes = 0
+    read_here = 0
 
     def flush() -> None:
         nonlocal pieces, quarantine, stats, skipped, block, block_bytes
@@ -204,12 +211,13 @@ def _read_source(
         pieces, quarantine, skipped, block_bytes = {}, [], Counter(), 0
         stats = BlockStats(end_ordinal=stats.end_ordinal)
         if advance is not None:
-            advance(tap.consumed)
+            advance(tap.consumed, read_here)
 
     max_line_bytes = max(cfg.max_chars * 4 + 4096, 1 << 16)
     for rec in iter_source(source, skip=skip, max_line_bytes=max_line_bytes, tap=tap):
         stats.end_ordinal += 1
         stats.read += 1
+        read_here += 1
         doc, reason, detail = to_document(
             rec, cfg.text_field, cfg.id_field, cfg.min_chars, cfg.max_chars
         )
@@ -230,9 +238,10 @@ def _read_source(
         if stats.read >= cfg.block_records or block_bytes >= BLOCK_MAX_BYTES:
             flush()
         elif advance is not None and stats.read & 1023 == 0:
-            advance(tap.consumed)
+            advance(tap.consumed, read_here)
     if stats.read:
         flush()
+    return read_here
 
 
 def _quarantine_line(rec: RawRecord, reason: str, detail: str) -> bytes:
