@@ -141,7 +141,7 @@ def main() -> None:
     rows = []
     for mult in args.multiples:
         docs = args.base_docs * mult
-        corpus = args.work / f"corpus-{mult}x.jsonl.zst"
+        corpus = args.work / f"corpus-{docs}.jsonl.zst"
         size = make_corpus(corpus, docs) if not corpus.exists() else corpus.stat().st_size
         variants = [("instructpt ingest, 1 worker", 1), ("instructpt ingest, 2 workers", 2)]
         for label, workers in variants:
@@ -150,7 +150,7 @@ def main() -> None:
             # two input files so that 2 workers have 2 sources to read in parallel
             inputs = [str(corpus)]
             if workers > 1:
-                half = args.work / f"corpus-{mult}x-copy.jsonl.zst"
+                half = args.work / f"corpus-{docs}-copy.jsonl.zst"
                 if not half.exists():
                     shutil.copy(corpus, half)
                 inputs = [str(corpus), str(half)]

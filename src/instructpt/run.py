@@ -21,24 +21,24 @@ from instructpt.corpus.ingest import ingest
 from instructpt.corpus.manifest import Manifest, ShardInfo
 from instructpt.corpus.resume import open_stage_dir
 from instructpt.corpus.shards import file_sha256
+from instructpt.world import build_world, write_world
+from instructpt.world.write import DOCUMENTS_FILE, ENTITIES_FILE, QA_FILE
 
 #: Stages of DESIGN.md not yet implemented; `run` says so instead of faking them.
 PENDING_STAGES = ("synthesize", "cook", "mix", "tokenize", "pretrain", "evaluate", "report")
-WORLD_FILES = ("documents.jsonl", "qa.jsonl", "entities.jsonl")
 
 
 def generate_world(
     cfg: WorldConfig, out_dir: Path, overwrite: bool = False
 ) -> tuple[Manifest, bool]:
     """The `world` stage: build the seeded world and write it with a manifest."""
-    from instructpt.world import build_world, write_world
 
     opened = open_stage_dir(out_dir, "world", cfg, input_fingerprint="none", overwrite=overwrite)
     if opened.done is not None:
         return opened.done, True
     summary = write_world(build_world(cfg), out_dir)
     shards = []
-    for name in WORLD_FILES:
+    for name in (DOCUMENTS_FILE, QA_FILE, ENTITIES_FILE):
         path = out_dir / name
         with open(path, "rb") as fh:
             records = sum(1 for _ in fh)
@@ -76,14 +76,14 @@ def run_pipeline(
 
     t0 = time.perf_counter()
     world, reused = generate_world(cfg.world, run_dir / "world", overwrite)
-    people = world.stats.get("people", world.stats.get("person", "?"))
+    people = world.stats.get("entities.person", 0)
     say(
-        f"world: {world.shards[0].records:,} entity texts ({people} people), "
+        f"world: {world.shards[0].records:,} entity texts ({people:,} people), "
         f"{world.shards[1].records:,} ground-truth QA pairs in {run_dir / 'world'}"
         + (" (reused)" if reused else f" [{time.perf_counter() - t0:.1f} s]")
     )
 
-    ingest_cfg = cfg.ingest_config([str(run_dir / "world" / "documents.jsonl")])
+    ingest_cfg = cfg.ingest_config([str(run_dir / "world" / DOCUMENTS_FILE)])
     result = ingest(ingest_cfg, run_dir / "corpus", overwrite)
     for line in result.summary_lines():
         say(line)

@@ -46,7 +46,9 @@ def test_demo_config_file_matches_the_run_defaults():
     shipped = RunConfig.model_validate(yaml.safe_load((REPO / "configs/demo.yaml").read_text()))
     default = RunConfig()
     assert (shipped.name, shipped.runs_root, shipped.world) == (
-        default.name, default.runs_root, default.world
+        default.name,
+        default.runs_root,
+        default.world,
     )
     assert shipped.ingest_config(["x"]) == default.ingest_config(["x"])
 
