@@ -1,0 +1,79 @@
+"""Tiny, locally built synthesizer-shaped models for tests and CPU smoke runs.
+
+No hub is reachable on CI or air-gapped clusters, so tests build their own:
+a byte-level BPE tokenizer trained on the given texts, with the synthesizer
+format's tags as single (non-special) tokens and `<s>`/`</s>` as BOS/EOS,
+and a randomly initialised Llama of a few hundred thousand parameters saved
+with `save_pretrained` (safetensors). Random weights say nothing about
+quality; they exercise every engine with the real tokenizer and model code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+#: Format tags that become single tokens; they stay non-special so that decoding
+#: with skip_special_tokens=True keeps them in the text the parser reads.
+TAG_TOKENS = ["<CON>", "</CON>", "<QUE>", "<ANS>", "</END>"]
+BOS, EOS, PAD = "<s>", "</s>", "<pad>"
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):  # -> PreTrainedTokenizerFast
+    """A byte-level BPE tokenizer with the format's tags as single tokens."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[PAD, BOS, EOS],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, padding_side="left"
+    )
+    fast.add_bos_token = False
+    return fast
+
+
+def build_tiny_model(
+    out_dir: Path,
+    texts: Iterable[str],
+    *,
+    vocab_size: int = 512,
+    hidden_size: int = 64,
+    num_layers: int = 2,
+    max_position_embeddings: int = 4096,
+    seed: int = 0,
+) -> Path:
+    """Save a random tiny Llama + tokenizer to `out_dir`; returns `out_dir`."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = train_tokenizer(texts, vocab_size)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=max_position_embeddings,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+    return out_dir
