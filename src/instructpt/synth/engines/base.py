@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from instructpt.errors import InstructptError
+
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
@@ -90,5 +92,5 @@ class Engine(Protocol):
         ...
 
 
-class EngineError(RuntimeError):
+class EngineError(InstructptError):
     """The engine cannot serve at all (endpoint down after retries, model not loadable)."""
