@@ -15,7 +15,13 @@ import click
 
 from instructpt import __version__
 from instructpt.cli_options import config_options, given
-from instructpt.config import IngestConfig, RunConfig, WorldConfig, load_config
+from instructpt.config import (
+    IngestConfig,
+    RunConfig,
+    SynthesizeConfig,
+    WorldConfig,
+    load_config,
+)
 from instructpt.errors import InstructptError
 
 CONFIG_OPTION = click.option(
@@ -115,6 +121,45 @@ def ingest(
         overrides["input"] = list(inputs)
     cfg = load_config(IngestConfig, config_path, overrides)
     result = run_ingest(cfg, run_dir / "corpus", overwrite)
+    for line in result.summary_lines():
+        click.echo(line)
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  # CPU, a local model directory (transformers generate)
+  instructpt synthesize --run-dir runs/mine --engine hf --model models/synth
+  # the released synthesizer in-process on a GPU (pip install 'instructpt[vllm]')
+  instructpt synthesize --run-dir runs/mine --engine vllm \\
+      --model instruction-pretrain/instruction-synthesizer
+  # any OpenAI-compatible server (vLLM, SGLang, llama.cpp, TGI, transformers serve)
+  vllm serve instruction-pretrain/instruction-synthesizer --port 8000 &
+  instructpt synthesize --run-dir runs/mine --engine openai \\
+      --model instruction-pretrain/instruction-synthesizer \\
+      --openai-base-urls http://127.0.0.1:8000/v1 --openai-concurrency 64"""
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@config_options(SynthesizeConfig)
+def synthesize(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
+    """Write instruction-response pairs for every document (resumable, replay-cached).
+
+    Reads <run-dir>/corpus (from `ingest`), writes Synthesis records to
+    <run-dir>/synth, and keeps every finished request in
+    <run-dir>/cache/synth-replay.sqlite so a rerun never pays twice.
+    """
+    from instructpt.synth.stage import synthesize as run_synthesize
+
+    cfg = load_config(SynthesizeConfig, config_path, given(flags, SynthesizeConfig))
+    result = run_synthesize(
+        cfg,
+        run_dir / "corpus",
+        run_dir / "synth",
+        run_dir / "cache" / "synth-replay.sqlite",
+        overwrite,
+    )
     for line in result.summary_lines():
         click.echo(line)
 

@@ -32,18 +32,40 @@ def _click_type(annotation: Any) -> tuple[Any, bool]:
     return str, False
 
 
+def _is_section(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _flat_fields(model: type[BaseModel], prefix: str = "") -> list[tuple[str, Any]]:
+    """(flat name, field) pairs: section field `openai.concurrency` is `openai_concurrency`."""
+    out: list[tuple[str, Any]] = []
+    for name, field in model.model_fields.items():
+        if _is_section(field.annotation):
+            out.extend(_flat_fields(field.annotation, f"{prefix}{name}_"))
+        else:
+            out.append((f"{prefix}{name}", field))
+    return out
+
+
 def config_options(model: type[BaseModel], skip: tuple[str, ...] = ()) -> Callable[[Any], Any]:
-    """Decorator adding one option per field of `model` (except `skip`)."""
+    """Decorator adding one option per field of `model` (except `skip`).
+
+    Fields of nested sections get the section name as prefix:
+    `openai.concurrency` is `--openai-concurrency`.
+    """
 
     def decorate(func: Any) -> Any:
-        for name, field in reversed(list(model.model_fields.items())):
+        for name, field in reversed(_flat_fields(model)):
             if name in skip:
                 continue
             flag = name.replace("_", "-")
             help_text = field.description or ""
-            default = field.get_default(call_default_factory=True)
-            if default is not None and not isinstance(default, BaseModel):
-                help_text += f"  [default: {default}]"
+            if field.is_required():
+                help_text += "  [required: flag or config file]"
+            else:
+                default = field.get_default(call_default_factory=True)
+                if default is not None:
+                    help_text += f"  [default: {default}]"
             ctype, multiple = _click_type(field.annotation)
             if ctype is bool:
                 option = click.option(f"--{flag}/--no-{flag}", name, default=None, help=help_text)
@@ -58,9 +80,16 @@ def config_options(model: type[BaseModel], skip: tuple[str, ...] = ()) -> Callab
 
 
 def given(values: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
-    """The flags the user actually gave, as config overrides."""
+    """The flags the user actually gave, as (nested) config overrides."""
     out: dict[str, Any] = {}
-    for name in model.model_fields:
+    for name, field in model.model_fields.items():
+        if _is_section(field.annotation):
+            prefix = f"{name}_"
+            inner = {k[len(prefix) :]: v for k, v in values.items() if k.startswith(prefix)}
+            section = given(inner, field.annotation)
+            if section:
+                out[name] = section
+            continue
         value = values.get(name)
         if value is None or value == ():
             continue

@@ -172,6 +172,19 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides win key by key; nested sections merge instead of replacing each other."""
+    merged = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def build_config(
     model: type[C],
     values: dict[str, Any] | None = None,
@@ -179,8 +192,7 @@ def build_config(
     where: str = "command-line flags",
 ) -> C:
     """Validate `values` (from a file) updated by non-None `overrides` (from flags)."""
-    merged = dict(values or {})
-    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    merged = _merge(values or {}, overrides or {})
     try:
         return model.model_validate(merged)
     except ValidationError as err:
