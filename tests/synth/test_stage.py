@@ -16,7 +16,20 @@ from instructpt.synth.tiny import build_tiny_model
 from tests.conftest import tree_bytes
 from tests.synth.scripted_engine import ScriptedEngine
 
-WORDS = "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu".split()
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "epsilon",
+    "zeta",
+    "eta",
+    "theta",
+    "iota",
+    "kappa",
+    "lambda",
+    "mu",
+]
 
 
 @pytest.fixture(scope="module")
