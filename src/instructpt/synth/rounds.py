@@ -101,8 +101,20 @@ def plan_prompts(
     return [PlannedPrompt(doc_id, prompt, tuple(e.doc_id for e in chain), 0, 1)]
 
 
-_PARAGRAPH = re.compile(r"(?<=\n)\s*\n")
-_SENTENCE = re.compile(r"(?<=[.!?。])\s+")
+_BOUNDARIES = (
+    re.compile(r"(\n[ \t]*\n\s*)"),  # paragraphs
+    re.compile(r"(?<=[.!?。])(\s+)"),  # sentences
+    re.compile(r"(\s+)"),  # words
+)
+
+
+def _split_keeping_separators(segment: str, level: int) -> list[str]:
+    """Pieces that concatenate back to `segment` exactly (separators stay attached)."""
+    if level >= len(_BOUNDARIES):
+        half = max(1, len(segment) // 2)
+        return [segment[:half], segment[half:]]
+    bits = _BOUNDARIES[level].split(segment)
+    return ["".join(bits[i : i + 2]) for i in range(0, len(bits), 2) if "".join(bits[i : i + 2])]
 
 
 def split_to_fit(text: str, count: CountTokens, budget: int) -> list[str]:
@@ -122,28 +134,20 @@ def split_to_fit(text: str, count: CountTokens, budget: int) -> list[str]:
     def pieces(segment: str, level: int) -> list[str]:
         if fits(segment):
             return [segment]
-        if level == 0:
-            parts = _PARAGRAPH.split(segment)
-        elif level == 1:
-            parts = _SENTENCE.split(segment)
-        elif level == 2:
-            parts = segment.split(" ")
-        else:
-            step = max(1, len(segment) // 2)
-            parts = [segment[:step], segment[step:]]
-        if len(parts) == 1 and level < 3:
+        parts = _split_keeping_separators(segment, level)
+        if len(parts) == 1:
             return pieces(segment, level + 1)
-        glue = "\n\n" if level == 0 else " " if level in (1, 2) else ""
         out: list[str] = []
         for part in parts:
             out.extend(pieces(part, level + 1) if not fits(part) else [part])
-        return _pack(out, glue, count, room, fits)
+        return _pack(out, count, room, fits)
 
-    return [c for c in pieces(text, 0) if c.strip()]
+    # Chunks are exact consecutive substrings; only whitespace at their edges is trimmed.
+    return [c.strip() for c in pieces(text, 0) if c.strip()]
 
 
 def _pack(
-    parts: list[str], glue: str, count: CountTokens, room: int, fits: Callable[[str], bool]
+    parts: list[str], count: CountTokens, room: int, fits: Callable[[str], bool]
 ) -> list[str]:
     """Greedily join consecutive parts while the joined chunk still fits.
 
@@ -156,7 +160,7 @@ def _pack(
     current, estimate = "", 0
     for part in parts:
         size = count(part) + 2
-        candidate = f"{current}{glue}{part}" if current else part
+        candidate = current + part
         if current and (
             estimate + size > room or (estimate + size > room - margin and not fits(candidate))
         ):
