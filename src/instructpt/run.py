@@ -2,7 +2,7 @@
 
 Read this file to see the whole loop. Each stage is called with its own
 config and its own folder under the run directory; each resumes on rerun.
-Stages that are not built yet are listed as such in the summary, never
+Stages the demo does not run yet are listed as such in the summary, never
 pretended.
 """
 
@@ -24,7 +24,9 @@ from instructpt.corpus.shards import file_sha256
 from instructpt.world import build_world, write_world
 from instructpt.world.write import DOCUMENTS_FILE, ENTITIES_FILE, QA_FILE
 
-#: Stages of DESIGN.md not yet implemented; `run` says so instead of faking them.
+#: Stages of DESIGN.md the demo does not run yet; `run` says so instead of faking them.
+#: (`instructpt synthesize` exists, but the demo has no synthesizer model until
+#: `train-synthesizer` lands.)
 PENDING_STAGES = ("synthesize", "cook", "mix", "tokenize", "pretrain", "evaluate", "report")
 
 
@@ -88,7 +90,7 @@ def run_pipeline(
     for line in result.summary_lines():
         say(line)
 
-    say("not built yet (no output is claimed for them): " + ", ".join(PENDING_STAGES))
+    say("not run by the demo yet (no output is claimed for them): " + ", ".join(PENDING_STAGES))
     summary = {
         "run_dir": str(run_dir),
         "stages_run": ["world", "ingest"],

@@ -11,7 +11,7 @@ import yaml
 from instructpt.config import RunConfig
 from tests.conftest import REPO, run_cli, sample_records, write_jsonl
 
-COMMANDS = ["world", "ingest", "run"]
+COMMANDS = ["world", "ingest", "synthesize", "run"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -63,7 +63,7 @@ def test_run_builds_the_world_and_ingests_it_and_says_what_is_not_built(tmp_path
     world_docs = (run_dir / "world/documents.jsonl").read_text().splitlines()
     manifest = orjson.loads((run_dir / "corpus/_manifest.json").read_bytes())
     assert manifest["stats"]["kept"] == len(world_docs)
-    assert "not built yet" in res.stdout and "synthesize" in res.stdout
+    assert "not run by the demo yet" in res.stdout and "synthesize" in res.stdout
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stages_run"] == ["world", "ingest"]
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["world"]["num_people"] == 30
