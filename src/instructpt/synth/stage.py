@@ -184,7 +184,7 @@ class _Runner:
     cache: ReplayCache | None = None
     sent: int = 0
     tokens_out: int = 0
-    pairs: int = 0
+    live_pairs: int = 0
     started: float = field(default_factory=time.perf_counter)
 
     def __post_init__(self) -> None:
@@ -297,7 +297,6 @@ class _Runner:
         }
         if self.cfg.keep_raw:
             result["raw"] = [c.text for _, c in parts]
-        self.pairs += len(pairs)
         return result
 
     # ---------------------------------------------------------------- requests
@@ -359,12 +358,16 @@ class _Runner:
 
     def _progress(self, doc_id: str, completion: Completion, remaining: Counter[str]) -> None:
         self.tokens_out += completion.completion_tokens
+        self.live_pairs += len(parse_completion(completion.text).pairs)
         remaining[doc_id] -= 1
         if self.bar is None or remaining[doc_id] > 0:
             return
         self.bar.update(1)
         elapsed = max(time.perf_counter() - self.started, 1e-9)
-        self.bar.set_postfix_str(f"{self.tokens_out / elapsed:,.0f} tok/s out", refresh=False)
+        self.bar.set_postfix_str(
+            f"{self.live_pairs / elapsed:,.1f} pairs/s, {self.tokens_out / elapsed:,.0f} tok/s out",
+            refresh=False,
+        )
 
 
 # --------------------------------------------------------------------------- assembly
