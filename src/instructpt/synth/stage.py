@@ -348,7 +348,7 @@ class _Runner:
         if self.cfg.engine == "hf":
             return self.cfg.hf.batch_size
         if self.cfg.engine == "openai":
-            return self.cfg.openai.concurrency * 4
+            return self.cfg.openai.concurrency * 16
         return 1024
 
     def get_engine(self) -> Engine:
