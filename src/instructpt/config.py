@@ -299,6 +299,12 @@ class VLLMEngineConfig(EngineOptions):
     tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model replica.")
     dtype: str = Field("auto", description="Weights dtype (auto, bfloat16, float16, float32).")
     enforce_eager: bool = Field(False, description="Disable CUDA graphs (faster start).")
+    kv_cache_gib: float | None = Field(
+        None,
+        gt=0,
+        description="KV cache size in GiB instead of a share of memory (set it on CPUs, "
+        "where the default share of RAM often cannot be reserved).",
+    )
 
 
 class SynthesizeConfig(StageConfig):
