@@ -25,7 +25,7 @@ def test_openai_engine_with_nothing_listening_fails_before_any_work():
         engine="openai",
         openai={"base_urls": ["http://127.0.0.1:9/v1"], "max_retries": 0, "connect_timeout_s": 1},
     )
-    with pytest.raises(EngineError, match="127.0.0.1:9"):
+    with pytest.raises(EngineError, match=r"127\.0\.0\.1:9"):
         build_engine(cfg)
 
 
