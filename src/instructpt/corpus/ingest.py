@@ -15,6 +15,7 @@ number of workers.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -74,8 +75,6 @@ class IngestResult:
 
 
 def input_fingerprint(sources: list[Source]) -> str:
-    import hashlib
-
     blob = orjson.dumps([s.fingerprint() for s in sources])
     return hashlib.sha256(blob).hexdigest()[:16]
 

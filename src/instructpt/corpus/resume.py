@@ -25,7 +25,7 @@ import yaml
 
 from instructpt.config import StageConfig, dump_config
 from instructpt.corpus.atomic import atomic_write_bytes, remove_stale_temps
-from instructpt.corpus.manifest import MANIFEST_NAME, Manifest, read_manifest
+from instructpt.corpus.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
 from instructpt.errors import ResumeError
 
 WORK_DIR = "_work"
@@ -46,8 +46,6 @@ class StageDir:
 
     def finish(self, manifest: Manifest) -> None:
         """Publish the manifest (the stage is done from here on), then drop the work dir."""
-        from instructpt.corpus.manifest import write_manifest
-
         write_manifest(self.path, manifest)
         shutil.rmtree(self.work, ignore_errors=True)
 
