@@ -22,6 +22,7 @@ from instructpt.config import (
     WorldConfig,
     load_config,
 )
+from instructpt.cook.config import CookConfig
 from instructpt.errors import InstructptError
 
 CONFIG_OPTION = click.option(
@@ -160,6 +161,31 @@ def synthesize(config_path: Path | None, run_dir: Path, overwrite: bool, **flags
         run_dir / "cache" / "synth-replay.sqlite",
         overwrite,
     )
+    for line in result.summary_lines():
+        click.echo(line)
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  instructpt cook --run-dir runs/mine
+  instructpt cook --run-dir runs/mine --layouts dialog --layouts reading --seed 3
+  zstdcat runs/mine/cooked/shard-00000.jsonl.zst | head -c 1500"""
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@config_options(CookConfig)
+def cook(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
+    """Render texts and their pairs into plain pre-training text with templates.
+
+    Reads <run-dir>/synth (from `synthesize`), writes <run-dir>/cooked: one record
+    per text or per linked M-shot chain, with its lineage and template ids.
+    """
+    from instructpt.cook.stage import cook as run_cook
+
+    cfg = load_config(CookConfig, config_path, given(flags, CookConfig))
+    result = run_cook(cfg, run_dir / "synth", run_dir / "cooked", overwrite)
     for line in result.summary_lines():
         click.echo(line)
 

@@ -1,0 +1,79 @@
+"""The cook stage's config (lives here until the lead moves it into instructpt.config)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field, field_validator
+
+from instructpt.config import StageConfig
+from instructpt.cook.templates import TEMPLATE_SET_VERSION
+
+PairFamily = Literal["qa", "mc", "cot", "mc_cot", "verbatim"]
+LayoutFamily = Literal["reading", "dialog", "numbered", "pairs_first"]
+
+
+class CookConfig(StageConfig):
+    """`Synthesis` records -> cooked text: each text and its pairs rendered by templates."""
+
+    runtime_fields: ClassVar[frozenset[str]] = frozenset({"progress"})
+
+    seed: int = Field(
+        0, description="Seeds every template choice, with the record id and template set."
+    )
+    template_set: str = Field(
+        TEMPLATE_SET_VERSION,
+        description="Template set version; must be this build's (recorded so that a cooked "
+        "corpus, and a resume, always name the set that made it).",
+    )
+    families: list[PairFamily] = Field(
+        default_factory=lambda: ["qa", "mc", "cot", "mc_cot", "verbatim"],
+        min_length=1,
+        description="Pair template families to draw from (qa, mc, cot, mc_cot, verbatim); a "
+        "pair whose kind no enabled family renders is dropped as no_template.",
+    )
+    layouts: list[LayoutFamily] = Field(
+        default_factory=lambda: ["reading", "dialog", "numbered", "pairs_first"],
+        min_length=1,
+        description="Layout families to draw from (reading, dialog, numbered, pairs_first).",
+    )
+    chains: bool = Field(
+        True,
+        description="Cook linked (M-shot) records with their chain into one text; false "
+        "cooks every record alone.",
+    )
+    max_pairs_per_text: int | None = Field(
+        None, ge=1, description="Keep at most this many renderable pairs per text (first ones)."
+    )
+    shuffle_options: bool = Field(True, description="Shuffle multiple-choice options.")
+    none_of_the_above_rate: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="Share of pairs cooked with a none-of-the-above template (when valid) "
+        "whose correct option is removed, making 'None of the above' the answer.",
+    )
+    texts_without_pairs: Literal["raw", "skip"] = Field(
+        "raw",
+        description="raw: a text with no renderable pair is written as is, source 'raw', so "
+        "every input text appears once; skip: left out (counted).",
+    )
+    compression_level: int = Field(3, ge=1, le=19, description="zstd level of output shards.")
+    progress: bool = Field(True, description="Show a progress bar on a terminal.")
+
+    @field_validator("template_set")
+    @classmethod
+    def _known_template_set(cls, value: str) -> str:
+        if value != TEMPLATE_SET_VERSION:
+            raise ValueError(
+                f"this build of instructpt has template set {TEMPLATE_SET_VERSION!r}; "
+                f"set cook.template_set to it (or leave it out) to cook with it"
+            )
+        return value
+
+    @field_validator("families", "layouts")
+    @classmethod
+    def _no_repeats(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each family may be listed once")
+        return value
