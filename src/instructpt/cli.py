@@ -20,10 +20,15 @@ from instructpt.config import (
     RunConfig,
     SynthesizeConfig,
     WorldConfig,
+    build_config,
     load_config,
+    read_yaml_mapping,
 )
 from instructpt.cook.config import CookConfig
 from instructpt.errors import InstructptError
+from instructpt.mix.stage import MixConfig
+from instructpt.pack.tokenize import TokenizeConfig
+from instructpt.pack.tokenizer import TokenizerTrainConfig
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -44,6 +49,17 @@ OVERWRITE_OPTION = click.option(
     is_flag=True,
     help="Clear the stage folder first (needed when the config or input changed).",
 )
+
+
+def _load_with_run_defaults(
+    model: Any, config_path: Path | None, defaults: dict[str, Any], flags: dict[str, Any]
+) -> Any:
+    """Config from file + flags, where keys given nowhere default to the run-dir layout."""
+    values = read_yaml_mapping(config_path) if config_path is not None else {}
+    where = (
+        f"{config_path} (or its command-line overrides)" if config_path else "command-line flags"
+    )
+    return build_config(model, {**defaults, **values}, given(flags, model), where)
 
 
 class _Group(click.Group):
@@ -188,6 +204,101 @@ def cook(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any)
     result = run_cook(cfg, run_dir / "synth", run_dir / "cooked", overwrite)
     for line in result.summary_lines():
         click.echo(line)
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  instructpt mix --run-dir runs/mine --recipe vanilla --tokenizer runs/mine/tokenizer
+  instructpt mix --run-dir runs/mine --recipe instruct --augment-doc-fraction 0.2 \\
+      --num-tokens 2000000 --tokenizer runs/mine/tokenizer
+  instructpt mix --run-dir runs/mine --recipe domain --general data/general.jsonl \\
+      --tokenizer meta-llama/Meta-Llama-3-8B"""
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@click.option(
+    "--name", default=None, help="Output variant name (runs/<run>/mix/<name>); default: the recipe."
+)
+@config_options(MixConfig)
+def mix(
+    config_path: Path | None, run_dir: Path, overwrite: bool, name: str | None, **flags: Any
+) -> None:
+    """Mix raw, cooked and general text by a recipe, with exact token ratios.
+
+    Recipes: vanilla (raw only), instruct (a share of documents augmented),
+    mix (raw + the synthesizer's training data), domain (all augmented, 1:1 by
+    tokens with general instructions). Writes <run-dir>/mix/<name>.
+    """
+    from instructpt.mix.stage import mix as run_mix
+
+    defaults = {"corpus": str(run_dir / "corpus")}
+    if (run_dir / "cooked").is_dir():
+        defaults["cooked"] = str(run_dir / "cooked")
+    cfg = _load_with_run_defaults(MixConfig, config_path, defaults, flags)
+    out = run_dir / "mix" / (name or cfg.recipe)
+    manifest = run_mix(cfg, out, overwrite)
+    st = manifest.stats
+    click.echo(f"mix ({cfg.recipe}): {manifest.num_records:,} records in {out}")
+    for key in ("tokens", "tokens_by_source", "general_token_share", "augmented_doc_fraction"):
+        if key in st:
+            click.echo(f"  {key}: {st[key]}")
+
+
+@main.group()
+def tokenizer() -> None:
+    """Tokenizers: train a byte-level BPE that transformers loads."""
+
+
+@tokenizer.command(
+    "train",
+    epilog="""\b
+Example:
+  instructpt tokenizer train --run-dir runs/mine --vocab-size 8192
+  instructpt tokenizer train --input data/docs.jsonl --run-dir runs/mine""",
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@config_options(TokenizerTrainConfig)
+def tokenizer_train(config_path: Path | None, run_dir: Path, **flags: Any) -> None:
+    """Train a byte-level BPE on a corpus into <run-dir>/tokenizer (input: corpus by default)."""
+    from instructpt.pack.tokenizer import train_tokenizer_stage
+
+    cfg = _load_with_run_defaults(
+        TokenizerTrainConfig, config_path, {"input": [str(run_dir / "corpus")]}, flags
+    )
+    out = train_tokenizer_stage(cfg, run_dir / "tokenizer")
+    click.echo(f"tokenizer: vocab {cfg.vocab_size:,} saved to {out}")
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  instructpt tokenize --run-dir runs/mine --variant vanilla
+  instructpt tokenize --run-dir runs/mine --variant instruct --seq-len 1024 --num-workers 8"""
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@click.option("--variant", required=True, help="Which mix to pack: runs/<run>/mix/<variant>.")
+@config_options(TokenizeConfig)
+def tokenize(
+    config_path: Path | None, run_dir: Path, overwrite: bool, variant: str, **flags: Any
+) -> None:
+    """Tokenize a mix with BOS/EOS per document and pack it into flat token shards.
+
+    Writes <run-dir>/tokens/<variant>: tokens-*.npy (uint16 when the vocabulary
+    allows), an index from token ranges back to record ids, stats and a manifest.
+    """
+    from instructpt.pack.tokenize import tokenize as run_tokenize
+
+    defaults = {"tokenizer": str(run_dir / "tokenizer")}
+    cfg = _load_with_run_defaults(TokenizeConfig, config_path, defaults, flags)
+    out = run_dir / "tokens" / variant
+    manifest = run_tokenize(cfg, run_dir / "mix" / variant, out, overwrite)
+    st = manifest.stats
+    click.echo(f"tokenize: {st.get('sequences', '?')} sequences of {cfg.seq_len} tokens in {out}")
 
 
 @main.command(

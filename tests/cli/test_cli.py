@@ -11,7 +11,7 @@ import yaml
 from instructpt.config import RunConfig
 from tests.conftest import REPO, run_cli, sample_records, write_jsonl
 
-COMMANDS = ["world", "ingest", "synthesize", "cook", "run"]
+COMMANDS = ["world", "ingest", "synthesize", "cook", "mix", "tokenize", "run"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -70,3 +70,22 @@ def test_run_builds_the_world_and_ingests_it_and_says_what_is_not_built(tmp_path
 
     again = run_cli("run", "--config", "tiny.yaml", cwd=tmp_path)
     assert "(reused)" in again.stdout and "already complete" in again.stdout
+
+
+def test_stage_commands_chain_from_world_to_packed_tokens(tmp_path):
+    steps = [
+        ("world", "--run-dir", "r", "--num-people", "30", "--num-cities", "6",
+         "--num-companies", "6", "--num-universities", "3", "--num-countries", "2"),
+        ("ingest", "r/world/documents.jsonl", "--run-dir", "r", "--num-shards", "2"),
+        ("tokenizer", "train", "--run-dir", "r", "--vocab-size", "600"),
+        ("mix", "--run-dir", "r", "--recipe", "vanilla", "--tokenizer", "r/tokenizer"),
+        ("tokenize", "--run-dir", "r", "--variant", "vanilla", "--seq-len", "64"),
+    ]  # fmt: skip
+    for step in steps:
+        run_cli(*step, cwd=tmp_path)
+    from instructpt.pack.reader import PackedTokens
+
+    packed = PackedTokens(tmp_path / "r/tokens/vanilla")
+    stats = json.loads((tmp_path / "r/tokens/vanilla/stats.json").read_text())
+    assert packed.num_sequences == stats["sequences"] > 0
+    assert len(packed.sequence(0)) == 64
