@@ -29,6 +29,7 @@ from instructpt.errors import InstructptError
 from instructpt.mix.stage import MixConfig
 from instructpt.pack.tokenize import TokenizeConfig
 from instructpt.pack.tokenizer import TokenizerTrainConfig
+from instructpt.train.synthesizer import TrainSynthesizerConfig
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -140,6 +141,45 @@ def ingest(
     result = run_ingest(cfg, run_dir / "corpus", overwrite)
     for line in result.summary_lines():
         click.echo(line)
+
+
+@main.command(
+    "train-synthesizer",
+    epilog="""\b
+Examples:
+  # the tiny demo synthesizer from the world's synth_train entities (CPU, minutes)
+  instructpt train-synthesizer --run-dir runs/mine
+  # your own context-QA rows (context + list of question/answer pairs + source name)
+  instructpt train-synthesizer --run-dir runs/mine --rows-paths data/qa_rows.jsonl \\
+      --squad-paths data/squad.json --base-model path/to/base-lm --lr 1e-5""",
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@config_options(TrainSynthesizerConfig)
+def train_synthesizer(
+    config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any
+) -> None:
+    """Fine-tune a causal LM into an instruction synthesizer (loss on pairs only).
+
+    Writes <run-dir>/models/synthesizer (save_pretrained + tokenizer + metrics),
+    loadable unchanged by the hf, openai and vllm engines. With no data flags it
+    trains on <run-dir>/world (run `instructpt world` first).
+    """
+    from instructpt.train.synthesizer import train_synthesizer as run_train
+
+    defaults: dict[str, Any] = {}
+    if (run_dir / "world").is_dir():
+        defaults["world_dir"] = str(run_dir / "world")
+    cfg = _load_with_run_defaults(TrainSynthesizerConfig, config_path, defaults, flags)
+    result = run_train(cfg, run_dir / "models" / "synthesizer", overwrite)
+    m = result.metrics
+    state = "reused (same config and data)" if result.reused else "trained"
+    click.echo(f"synthesizer {state}: {result.out_dir}")
+    ev = m.get("eval", m)
+    for key in ("parse_yield", "correct_fraction", "answer_f1", "pairs_per_text"):
+        if key in ev:
+            click.echo(f"  {key}: {ev[key]:.3f}")
 
 
 @main.command(

@@ -11,7 +11,7 @@ import yaml
 from instructpt.config import RunConfig
 from tests.conftest import REPO, run_cli, sample_records, write_jsonl
 
-COMMANDS = ["world", "ingest", "synthesize", "cook", "mix", "tokenize", "run"]
+COMMANDS = ["world", "ingest", "train-synthesizer", "synthesize", "cook", "mix", "tokenize", "run"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
