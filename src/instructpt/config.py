@@ -214,27 +214,75 @@ def dump_config(config: BaseModel, path: Path) -> None:
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 
 
+RUN_STAGES = (
+    "world",
+    "ingest",
+    "train-synthesizer",
+    "synthesize",
+    "cook",
+    "tokenizer",
+    "mix",
+    "tokenize",
+)
+
+
 class RunConfig(BaseModel):
     """The main job: every stage's config under its own key, plus where to write.
 
-    `ingest.input` may be left out: the run then ingests the world it generated.
+    Stage sections hold that stage's keys; paths between stages are filled in
+    by `run` from the run-directory layout, so they are left out here.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field("demo", pattern=r"^[A-Za-z0-9._-]+$", description="Run name: runs/<name>/.")
     runs_root: str = Field("runs", description="Folder holding run directories.")
+    until: Literal[RUN_STAGES] = Field(  # type: ignore[valid-type]
+        "tokenize", description="Last stage to run (the rest are listed as not run)."
+    )
     world: WorldConfig = Field(default_factory=WorldConfig)  # type: ignore[arg-type]
     ingest: dict[str, Any] = Field(default_factory=dict, description="IngestConfig keys.")
+    synthesizer: dict[str, Any] = Field(
+        default_factory=dict, description="TrainSynthesizerConfig keys (the demo synthesizer)."
+    )
+    synthesize: dict[str, Any] = Field(
+        default_factory=lambda: {"max_new_tokens": 160, "num_rounds": 2},
+        description="SynthesizeConfig keys (model: the trained demo synthesizer).",
+    )
+    cook: dict[str, Any] = Field(default_factory=dict, description="CookConfig keys.")
+    tokenizer: dict[str, Any] = Field(
+        default_factory=lambda: {"vocab_size": 4096}, description="TokenizerTrainConfig keys."
+    )
+    mix: dict[str, Any] = Field(
+        default_factory=dict, description="MixConfig keys shared by the three demo variants."
+    )
+    tokenize: dict[str, Any] = Field(
+        default_factory=lambda: {"seq_len": 256}, description="TokenizeConfig keys."
+    )
 
     @model_validator(mode="after")
-    def _ingest_keys_are_valid(self) -> RunConfig:
-        # Validate now, with a placeholder input, so a typo fails before any work.
-        probe = {"input": ["<world>"], **self.ingest}
-        try:
-            IngestConfig.model_validate(probe)
-        except ValidationError as err:
-            raise ValueError(_format_errors(IngestConfig, err, "the ingest section")) from None
+    def _sections_are_valid(self) -> RunConfig:
+        # Validate each section now, with placeholder paths, so a typo fails before any work.
+        from instructpt.cook.config import CookConfig
+        from instructpt.mix.stage import MixConfig
+        from instructpt.pack.tokenize import TokenizeConfig
+        from instructpt.pack.tokenizer import TokenizerTrainConfig
+        from instructpt.train.synthesizer import TrainSynthesizerConfig
+
+        checks: list[tuple[str, type[BaseModel], dict[str, Any]]] = [
+            ("ingest", IngestConfig, {"input": ["<world>"]}),
+            ("synthesizer", TrainSynthesizerConfig, {"world_dir": "<world>"}),
+            ("synthesize", SynthesizeConfig, {"model": "<synthesizer>"}),
+            ("cook", CookConfig, {}),
+            ("tokenizer", TokenizerTrainConfig, {"input": ["<corpus>"]}),
+            ("mix", MixConfig, {"recipe": "vanilla", "tokenizer": "<t>", "corpus": "<c>"}),
+            ("tokenize", TokenizeConfig, {"tokenizer": "<t>"}),
+        ]
+        for section, model, placeholders in checks:
+            try:
+                model.model_validate({**placeholders, **getattr(self, section)})
+            except ValidationError as err:
+                raise ValueError(_format_errors(model, err, f"the {section} section")) from None
         return self
 
     def ingest_config(self, default_input: list[str]) -> IngestConfig:

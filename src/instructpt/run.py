@@ -1,9 +1,16 @@
 """The main job, top to bottom: every stage of the pipeline in order.
 
 Read this file to see the whole loop. Each stage is called with its own
-config and its own folder under the run directory; each resumes on rerun.
-Stages the demo does not run yet are listed as such in the summary, never
-pretended.
+config and its own folder under the run directory; each resumes on rerun
+(a finished stage is skipped). Stages after `until`, and stages not built
+yet, are listed as such in the summary, never pretended.
+
+The demo world's three groups of entities decide what each stage sees:
+- the pre-training corpus (`corpus/`) holds the `augment` and `probe` texts;
+- only the `augment` texts are synthesized and cooked (`corpus-augment/`),
+  so no question about a `probe` entity is ever shown to a model;
+- the `synth_train` texts and their true QA train the demo synthesizer, and,
+  cooked into plain text, are the Mix PT control's instruction data.
 """
 
 from __future__ import annotations
@@ -12,10 +19,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
-from instructpt.config import RunConfig, WorldConfig, dump_config
+from instructpt.config import (
+    RUN_STAGES,
+    IngestConfig,
+    RunConfig,
+    SynthesizeConfig,
+    WorldConfig,
+    dump_config,
+)
 from instructpt.corpus.atomic import atomic_write_bytes
 from instructpt.corpus.ingest import ingest
 from instructpt.corpus.manifest import Manifest, ShardInfo
@@ -24,17 +39,15 @@ from instructpt.corpus.shards import file_sha256
 from instructpt.world import build_world, write_world
 from instructpt.world.write import DOCUMENTS_FILE, ENTITIES_FILE, QA_FILE
 
-#: Stages of DESIGN.md the demo does not run yet; `run` says so instead of faking them.
-#: (`instructpt synthesize` exists, but the demo has no synthesizer model until
-#: `train-synthesizer` lands.)
-PENDING_STAGES = ("synthesize", "cook", "mix", "tokenize", "pretrain", "evaluate", "report")
+#: Stages of DESIGN.md not built yet; `run` says so instead of faking them.
+PENDING_STAGES = ("pretrain", "evaluate", "report")
+MIX_VARIANTS = ("vanilla", "mix", "instruct")
 
 
 def generate_world(
     cfg: WorldConfig, out_dir: Path, overwrite: bool = False
 ) -> tuple[Manifest, bool]:
     """The `world` stage: build the seeded world and write it with a manifest."""
-
     opened = open_stage_dir(out_dir, "world", cfg, input_fingerprint="none", overwrite=overwrite)
     if opened.done is not None:
         return opened.done, True
@@ -57,6 +70,42 @@ def generate_world(
     return manifest, False
 
 
+def split_world_inputs(world_dir: Path, inputs: Path, seed: int) -> dict[str, Path]:
+    """Corpus files per role (see the module docstring), written once, atomically."""
+    from instructpt.cook.config import CookConfig
+    from instructpt.cook.render import cook_record
+
+    docs = [orjson.loads(line) for line in (world_dir / DOCUMENTS_FILE).read_bytes().splitlines()]
+    qa_by_entity: dict[str, list[dict[str, Any]]] = {}
+    for line in (world_dir / QA_FILE).read_bytes().splitlines():
+        qa = orjson.loads(line)
+        qa_by_entity.setdefault(qa["entity_id"], []).append(qa)
+    corpus = [d for d in docs if d["meta"]["group"] in ("augment", "probe")]
+    augment = [d for d in docs if d["meta"]["group"] == "augment"]
+    # Mix PT data: each synth_train text with a few of its true pairs, cooked to plain text.
+    cook_cfg = CookConfig(seed=seed)
+    mixpt = []
+    for d in docs:
+        if d["meta"]["group"] != "synth_train":
+            continue
+        pairs = [
+            {"question": q["question"], "answer": q["answer"]}
+            for q in qa_by_entity.get(d["id"], [])
+            if q["kind"] in ("open", "mc")
+        ][:6]
+        cooked = cook_record({"id": d["id"], "text": d["text"], "pairs": pairs}, cook_cfg)
+        mixpt.append({"id": f"mixpt-{d['id']}", "text": cooked["text"]})
+    out = {"corpus": corpus, "augment": augment, "mixpt": mixpt}
+    paths = {}
+    for name, records in out.items():
+        path = inputs / f"{name}.jsonl"
+        data = b"".join(orjson.dumps(r) + b"\n" for r in records)
+        if not path.is_file() or path.read_bytes() != data:  # unchanged files keep their
+            atomic_write_bytes(path, data)  # mtime, so the ingest resume check passes
+        paths[name] = path
+    return paths
+
+
 @dataclass
 class RunReport:
     run_dir: Path
@@ -66,35 +115,147 @@ class RunReport:
 def run_pipeline(
     cfg: RunConfig, overwrite: bool = False, echo: Callable[[str], None] = print
 ) -> RunReport:
-    """Run every implemented stage of the pipeline into runs/<name>/."""
+    """Run the pipeline into runs/<name>/, up to and including `cfg.until`."""
     run_dir = Path(cfg.runs_root) / cfg.name
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, run_dir / "config.yaml")
     report = RunReport(run_dir)
+    last = RUN_STAGES.index(cfg.until)
+    ran: list[str] = []
 
     def say(line: str) -> None:
         report.lines.append(line)
         echo(line)
 
+    def wanted(stage: str) -> bool:
+        if RUN_STAGES.index(stage) > last:
+            return False
+        ran.append(stage)
+        return True
+
     t0 = time.perf_counter()
     world, reused = generate_world(cfg.world, run_dir / "world", overwrite)
+    ran.append("world")
     people = world.stats.get("entities.person", 0)
     say(
         f"world: {world.shards[0].records:,} entity texts ({people:,} people), "
         f"{world.shards[1].records:,} ground-truth QA pairs in {run_dir / 'world'}"
         + (" (reused)" if reused else f" [{time.perf_counter() - t0:.1f} s]")
     )
+    inputs = split_world_inputs(run_dir / "world", run_dir / "inputs", cfg.world.seed)
 
-    ingest_cfg = cfg.ingest_config([str(run_dir / "world" / DOCUMENTS_FILE)])
-    result = ingest(ingest_cfg, run_dir / "corpus", overwrite)
-    for line in result.summary_lines():
-        say(line)
+    if wanted("ingest"):
+        for name, folder in (("corpus", "corpus"), ("augment", "corpus-augment")):
+            icfg: IngestConfig = cfg.ingest_config([str(inputs[name])])
+            for line in ingest(icfg, run_dir / folder, overwrite).summary_lines():
+                say(line)
 
-    say("not run by the demo yet (no output is claimed for them): " + ", ".join(PENDING_STAGES))
-    summary = {
-        "run_dir": str(run_dir),
-        "stages_run": ["world", "ingest"],
-        "pending": list(PENDING_STAGES),
-    }
+    if wanted("train-synthesizer"):
+        from instructpt.train.synthesizer import TrainSynthesizerConfig, train_synthesizer
+
+        tcfg = TrainSynthesizerConfig.model_validate(
+            {"world_dir": str(run_dir / "world"), **cfg.synthesizer}
+        )
+        trained = train_synthesizer(tcfg, run_dir / "models" / "synthesizer", overwrite)
+        ev = trained.metrics.get("eval", {})
+        say(
+            f"train-synthesizer: {'reused' if trained.reused else 'trained'} "
+            f"{trained.out_dir}; held-out parse yield {ev.get('parse_yield', 0):.1%}, "
+            f"correct pairs {ev.get('correct_fraction', 0):.1%}"
+        )
+
+    if wanted("synthesize"):
+        from instructpt.synth.stage import synthesize
+
+        scfg = SynthesizeConfig.model_validate(
+            {"model": str(run_dir / "models" / "synthesizer"), **cfg.synthesize}
+        )
+        result = synthesize(
+            scfg,
+            run_dir / "corpus-augment",
+            run_dir / "synth",
+            run_dir / "cache" / "synth-replay.sqlite",
+            overwrite,
+        )
+        for line in result.summary_lines():
+            say(line)
+
+    if wanted("cook"):
+        from instructpt.cook.config import CookConfig
+        from instructpt.cook.stage import cook
+
+        for line in cook(
+            CookConfig.model_validate(cfg.cook), run_dir / "synth", run_dir / "cooked", overwrite
+        ).summary_lines():
+            say(line)
+
+    if wanted("tokenizer"):
+        from instructpt.pack.tokenizer import TokenizerTrainConfig, train_tokenizer_stage
+
+        tok_dir = run_dir / "tokenizer"
+        if not (tok_dir / "tokenizer.json").is_file() or overwrite:
+            kcfg = TokenizerTrainConfig.model_validate(
+                {"input": [str(run_dir / "corpus"), str(inputs["mixpt"])], **cfg.tokenizer}
+            )
+            train_tokenizer_stage(kcfg, tok_dir)
+        say(f"tokenizer: {tok_dir}")
+
+    if wanted("mix"):
+        _mix_variants(cfg, run_dir, inputs, overwrite, say)
+
+    if wanted("tokenize"):
+        from instructpt.pack.tokenize import TokenizeConfig, tokenize
+
+        for variant in MIX_VARIANTS:
+            kcfg = TokenizeConfig.model_validate(
+                {"tokenizer": str(run_dir / "tokenizer"), **cfg.tokenize}
+            )
+            manifest = tokenize(
+                kcfg, run_dir / "mix" / variant, run_dir / "tokens" / variant, overwrite
+            )
+            say(
+                f"tokenize ({variant}): {manifest.stats.get('sequences', 0):,} sequences of "
+                f"{kcfg.seq_len} tokens in {run_dir / 'tokens' / variant}"
+            )
+
+    not_run = [s for s in RUN_STAGES if s not in ran] + list(PENDING_STAGES)
+    say("not run (no output is claimed for them): " + ", ".join(not_run))
+    summary = {"run_dir": str(run_dir), "stages_run": ran, "not_run": not_run}
     atomic_write_bytes(run_dir / "summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     return report
+
+
+def _mix_variants(
+    cfg: RunConfig,
+    run_dir: Path,
+    inputs: dict[str, Path],
+    overwrite: bool,
+    say: Callable[[str], None],
+) -> None:
+    """vanilla, mix and instruct at the same token budget (the paper's comparison)."""
+    from instructpt.mix.stage import MixConfig, mix
+
+    base = {"tokenizer": str(run_dir / "tokenizer"), "corpus": str(run_dir / "corpus"), **cfg.mix}
+    # The budget: what every variant can fill. Raw-only vanilla is the smallest
+    # (cooked texts are longer than their raw texts), less a little headroom.
+    full = MixConfig.model_validate({**base, "recipe": "vanilla"})
+    budget = int(mix(full, run_dir / "mix" / "_full", overwrite).stats["tokens"] * 0.97)
+    augment_docs = inputs["augment"].read_bytes().count(b"\n")
+    corpus_docs = inputs["corpus"].read_bytes().count(b"\n")
+    variants = {
+        "vanilla": {"recipe": "vanilla"},
+        "mix": {"recipe": "mix", "general": [str(inputs["mixpt"])]},
+        "instruct": {
+            "recipe": "instruct",
+            "cooked": str(run_dir / "cooked"),
+            "augment_doc_fraction": augment_docs / corpus_docs,
+        },
+    }
+    for name, extra in variants.items():
+        mcfg = MixConfig.model_validate({**base, **extra, "num_tokens": budget})
+        manifest = mix(mcfg, run_dir / "mix" / name, overwrite)
+        st = manifest.stats
+        say(
+            f"mix ({name}): {st['tokens']:,} tokens (budget {budget:,}), "
+            f"{manifest.num_records:,} records in {run_dir / 'mix' / name}"
+        )

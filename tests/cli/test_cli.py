@@ -53,23 +53,54 @@ def test_demo_config_file_matches_the_run_defaults():
     assert shipped.ingest_config(["x"]) == default.ingest_config(["x"])
 
 
-def test_run_builds_the_world_and_ingests_it_and_says_what_is_not_built(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(
-        "name: tiny\nworld:\n  num_people: 30\n  num_cities: 6\n  num_companies: 6\n"
-        "  num_universities: 3\n  num_countries: 2\ningest:\n  num_shards: 2\n"
-    )
+TINY_RUN = """\
+name: tiny
+world: {num_people: 40, num_cities: 6, num_companies: 6, num_universities: 3, num_countries: 2}
+ingest: {num_shards: 2}
+synthesizer: {max_steps: 4, num_eval_texts: 4, hidden_size: 32, num_layers: 1, num_heads: 2,
+              num_kv_heads: 2, intermediate_size: 64, vocab_size: 400, seq_len: 256}
+synthesize: {max_new_tokens: 24, num_rounds: 2}
+tokenizer: {vocab_size: 500}
+tokenize: {seq_len: 64}
+"""
+
+
+def test_run_goes_from_world_to_equal_token_variants_and_says_what_it_did_not_run(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY_RUN)
     res = run_cli("run", "--config", "tiny.yaml", cwd=tmp_path)
     run_dir = tmp_path / "runs/tiny"
-    world_docs = (run_dir / "world/documents.jsonl").read_text().splitlines()
-    manifest = orjson.loads((run_dir / "corpus/_manifest.json").read_bytes())
-    assert manifest["stats"]["kept"] == len(world_docs)
-    assert "not run by the demo yet" in res.stdout and "synthesize" in res.stdout
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["stages_run"] == ["world", "ingest"]
-    assert yaml.safe_load((run_dir / "config.yaml").read_text())["world"]["num_people"] == 30
+    assert summary["stages_run"] == [
+        "world", "ingest", "train-synthesizer", "synthesize", "cook", "tokenizer", "mix", "tokenize"
+    ]  # fmt: skip
+    assert "not run" in res.stdout and "pretrain" in res.stdout
+    # the pre-training corpus holds augment + probe texts; only augment texts are synthesized
+    groups = {
+        json.loads(line)["id"]: json.loads(line)["meta"]["group"]
+        for line in (run_dir / "world/documents.jsonl").read_text().splitlines()
+    }
+    synth = orjson.loads((run_dir / "synth/_manifest.json").read_bytes())
+    corpus = orjson.loads((run_dir / "corpus/_manifest.json").read_bytes())
+    assert synth["stats"]["texts"] == sum(g == "augment" for g in groups.values())
+    assert corpus["stats"]["kept"] == sum(g in ("augment", "probe") for g in groups.values())
+    # the three variants are on the same token budget (within one sequence)
+    tokens = {
+        v: json.loads((run_dir / f"mix/{v}/stats.json").read_text())["tokens"]
+        for v in ("vanilla", "mix", "instruct")
+    }
+    assert max(tokens.values()) - min(tokens.values()) <= 64
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["world"]["num_people"] == 40
 
     again = run_cli("run", "--config", "tiny.yaml", cwd=tmp_path)
     assert "(reused)" in again.stdout and "already complete" in again.stdout
+
+
+def test_run_until_stops_early_and_lists_the_rest(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY_RUN + "until: ingest\n")
+    res = run_cli("run", "--config", "tiny.yaml", cwd=tmp_path)
+    summary = json.loads((tmp_path / "runs/tiny/summary.json").read_text())
+    assert summary["stages_run"] == ["world", "ingest"]
+    assert "train-synthesizer" in summary["not_run"] and "not run" in res.stdout
 
 
 def test_stage_commands_chain_from_world_to_packed_tokens(tmp_path):
