@@ -94,6 +94,9 @@ def main() -> None:
     ap.add_argument("--vocab", type=int, default=8192)
     ap.add_argument("--shards", type=int, default=8)
     ap.add_argument("--keep", type=Path, default=None, help="Work here and keep the files.")
+    ap.add_argument(
+        "--no-parquet", action="store_true", help="Leave the parquet export out of the timed mix."
+    )
     args = ap.parse_args()
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="bench-pack-"))
@@ -121,6 +124,7 @@ def main() -> None:
             corpus=str(root / "corpus"),
             num_shards=args.shards,
             num_workers=args.workers,
+            write_parquet=not args.no_parquet,
             progress=False,
         )
         tcfg = TokenizeConfig(tokenizer=str(tok_dir), num_workers=args.workers, progress=False)

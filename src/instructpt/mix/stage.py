@@ -24,7 +24,6 @@ Output records: {"id", "text", "source" (raw|instruct|general), "lineage"
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import shutil
 import struct
@@ -42,6 +41,7 @@ from tqdm import tqdm
 from instructpt.config import StageConfig
 from instructpt.corpus.atomic import atomic_open, atomic_write_bytes
 from instructpt.corpus.manifest import Manifest, ShardInfo
+from instructpt.corpus.parallel import map_ordered
 from instructpt.corpus.resume import StageDir, open_stage_dir
 from instructpt.corpus.shards import read_shard, shard_name, write_lines
 from instructpt.errors import InputError
@@ -224,19 +224,12 @@ def _encode_all(tasks: list[EncodeTask], num_workers: int, progress: bool) -> li
         file=sys.stderr,
     )
     with bar:
-        if num_workers > 1 and len(pending) > 1:
-            ctx = multiprocessing.get_context("spawn")
-            workers = min(num_workers, len(pending))
-            with ctx.Pool(workers, initializer=_worker_init) as pool:
-                for i, res in zip(
-                    pending, pool.imap(encode_unit, [tasks[i] for i in pending]), strict=True
-                ):
-                    results[i] = res
-                    bar.update(1)
-        else:
-            for i in pending:
-                results[i] = encode_unit(tasks[i])
-                bar.update(1)
+        todo = [tasks[i] for i in pending]
+        for i, res in zip(
+            pending, map_ordered(encode_unit, todo, num_workers, _worker_init), strict=True
+        ):
+            results[i] = res
+            bar.update(1)
     return [r for r in results if r is not None]
 
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import multiprocessing
 import os
 import sys
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from tqdm import tqdm
 from instructpt.config import StageConfig
 from instructpt.corpus.atomic import atomic_write_bytes
 from instructpt.corpus.manifest import Manifest, ShardInfo, require_manifest
+from instructpt.corpus.parallel import map_ordered
 from instructpt.corpus.resume import open_stage_dir
 from instructpt.corpus.runner import manifest_fingerprint
 from instructpt.corpus.shards import read_shard
@@ -203,19 +203,12 @@ def tokenize(
         disable=None if cfg.progress else True,
         file=sys.stderr,
     ) as bar:
-        if cfg.num_workers > 1 and len(pending) > 1:
-            ctx = multiprocessing.get_context("spawn")
-            workers = min(cfg.num_workers, len(pending))
-            with ctx.Pool(workers, initializer=_worker_init) as pool:
-                for k, info in zip(
-                    pending, pool.imap(pack_shard, [tasks[k] for k in pending]), strict=True
-                ):
-                    infos[k] = info
-                    bar.update(1)
-        else:
-            for k in pending:
-                infos[k] = pack_shard(tasks[k])
-                bar.update(1)
+        todo = [tasks[k] for k in pending]
+        for k, info in zip(
+            pending, map_ordered(pack_shard, todo, cfg.num_workers, _worker_init), strict=True
+        ):
+            infos[k] = info
+            bar.update(1)
 
     done = [info for info in infos if info is not None]
     num_tokens = sum(i["num_tokens"] for i in done)
