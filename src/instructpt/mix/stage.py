@@ -175,6 +175,7 @@ def encode_unit(task: EncodeTask) -> Encoded:
     chunks: list[np.ndarray] = []
     lengths: list[int] = []
     batch: list[tuple[int, dict[str, Any]]] = []
+    dtype = task.spec.dtype
 
     def flush() -> None:
         for (row, rec), ids in zip(
@@ -183,7 +184,7 @@ def encode_unit(task: EncodeTask) -> Encoded:
             rows.append(row)
             rec_ids.append(rec["id"])
             lengths.append(len(ids))
-            chunks.append(np.asarray(ids, dtype=task.spec.dtype))
+            chunks.append(np.asarray(ids, dtype=dtype))
         batch.clear()
 
     for item in _wanted(task):
