@@ -130,8 +130,13 @@ def load_tokenizer_spec(tokenizer_dir: str | Path) -> TokenizerSpec:
 
 
 def encode_texts(backend: Any, texts: Sequence[str]) -> list[list[int]]:
-    """Token ids of each text, without special tokens (framing is `frame_ids`'s job)."""
-    return [e.ids for e in backend.encode_batch(list(texts), add_special_tokens=False)]
+    """Token ids of each text, without special tokens (framing is `frame_ids`'s job).
+
+    `encode_batch_fast` (tokenizers >= 0.21) skips character offsets, which packing
+    never uses: same ids, ~10% faster here; older tokenizers fall back.
+    """
+    encode = getattr(backend, "encode_batch_fast", backend.encode_batch)
+    return [e.ids for e in encode(list(texts), add_special_tokens=False)]
 
 
 def frame_ids(
