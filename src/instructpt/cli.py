@@ -7,6 +7,7 @@ clear message (no traceback) with exit status 2.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,10 @@ def main() -> None:
     Quick start (the demo world, no download needed):
       instructpt run
     """
+    if not sys.stderr.isatty():
+        # transformers' and the hub's own bars (loading/saving weights) flood logs; ours
+        # obey --progress. Read by huggingface_hub when transformers is first imported.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 
 @main.command(
