@@ -198,9 +198,8 @@ class TokenizerTrainConfig(StageConfig):
         return self
 
 
-def train_tokenizer(
+def build_bpe_tokenizer(
     texts: Iterable[str],
-    out_dir: Path,
     *,
     vocab_size: int = 8192,
     min_frequency: int = 2,
@@ -208,14 +207,16 @@ def train_tokenizer(
     eos_token: str = "</s>",
     pad_token: str = "<pad>",
     special_tokens: Sequence[str] = (),
-) -> Path:
-    """Train a byte-level BPE on `texts` and save it to `out_dir` (AutoTokenizer loads it).
+    plain_tokens: Sequence[str] = (),
+) -> Any:  # PreTrainedTokenizerFast
+    """Train a byte-level BPE on `texts`, in memory (the one BPE trainer of the project).
 
-    The folder appears complete or not at all (saved beside it, then renamed).
-    Ids: pad 0, bos 1, eos 2, then the extra special tokens, then bytes and merges.
+    Ids: pad 0, bos 1, eos 2, then the extra special tokens, then bytes and merges,
+    then `plain_tokens`: strings kept as single tokens but NOT special, so decoding
+    with skip_special_tokens keeps them (the synthesizer's format tags).
     No post-processor: encoding adds no BOS by itself; packing frames documents.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -230,12 +231,40 @@ def train_tokenizer(
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    fast = PreTrainedTokenizerFast(
+    if plain_tokens:
+        tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in plain_tokens])
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token=bos_token,
         eos_token=eos_token,
         pad_token=pad_token,
         extra_special_tokens=list(special_tokens) or None,
+    )
+
+
+def train_tokenizer(
+    texts: Iterable[str],
+    out_dir: Path,
+    *,
+    vocab_size: int = 8192,
+    min_frequency: int = 2,
+    bos_token: str = "<s>",
+    eos_token: str = "</s>",
+    pad_token: str = "<pad>",
+    special_tokens: Sequence[str] = (),
+) -> Path:
+    """Train a byte-level BPE on `texts` and save it to `out_dir` (AutoTokenizer loads it).
+
+    The folder appears complete or not at all (saved beside it, then renamed).
+    """
+    fast = build_bpe_tokenizer(
+        texts,
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        bos_token=bos_token,
+        eos_token=eos_token,
+        pad_token=pad_token,
+        special_tokens=special_tokens,
     )
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

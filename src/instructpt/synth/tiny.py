@@ -20,24 +20,14 @@ BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):  # -> PreTrainedTokenizerFast
-    """A byte-level BPE tokenizer with the format's tags as single tokens."""
-    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    """A byte-level BPE with the format's tags as single (non-special) tokens."""
+    from instructpt.pack.tokenizer import build_bpe_tokenizer
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=[PAD, BOS, EOS],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(texts, trainer=trainer)
-    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TAG_TOKENS])
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token=BOS, eos_token=EOS, pad_token=PAD, padding_side="left"
-    )
+    fast = build_bpe_tokenizer(
+        texts, vocab_size=vocab_size, min_frequency=0, plain_tokens=TAG_TOKENS,
+        bos_token=BOS, eos_token=EOS, pad_token=PAD,
+    )  # fmt: skip
+    fast.padding_side = "left"  # a causal LM continues from the right end
     fast.add_bos_token = False
     return fast
 
