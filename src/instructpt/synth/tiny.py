@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 #: Format tags that become single tokens; they stay non-special so that decoding
 #: with skip_special_tokens=True keeps them in the text the parser reads.
@@ -32,6 +33,38 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):  # -> PreTrain
     return fast
 
 
+def new_llama(
+    tokenizer: Any,
+    *,
+    hidden_size: int,
+    intermediate_size: int,
+    num_layers: int,
+    num_heads: int,
+    num_kv_heads: int,
+    max_position_embeddings: int,
+    seed: int,
+) -> Any:  # LlamaForCausalLM
+    """A randomly initialised Llama sized for `tokenizer`, with tied embeddings."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads,
+        max_position_embeddings=max_position_embeddings,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
+
+
 def build_tiny_model(
     out_dir: Path,
     texts: Iterable[str],
@@ -43,25 +76,17 @@ def build_tiny_model(
     seed: int = 0,
 ) -> Path:
     """Save a random tiny Llama + tokenizer to `out_dir`; returns `out_dir`."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     tokenizer = train_tokenizer(texts, vocab_size)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    model = new_llama(
+        tokenizer,
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 2,
-        num_hidden_layers=num_layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_layers=num_layers,
+        num_heads=4,
+        num_kv_heads=2,
         max_position_embeddings=max_position_embeddings,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        seed=seed,
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)

@@ -377,27 +377,20 @@ def _fixed_records(cfg: TrainSynthesizerConfig) -> list[Record]:
 
 
 def _build_fresh(cfg: TrainSynthesizerConfig, texts: Sequence[str]) -> tuple[Any, Any]:
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from instructpt.synth.tiny import train_tokenizer
+    from instructpt.synth.tiny import new_llama, train_tokenizer
 
     tokenizer = train_tokenizer(texts, cfg.vocab_size)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    model = new_llama(
+        tokenizer,
         hidden_size=cfg.hidden_size,
         intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_layers,
-        num_attention_heads=cfg.num_heads,
-        num_key_value_heads=cfg.num_kv_heads,
+        num_layers=cfg.num_layers,
+        num_heads=cfg.num_heads,
+        num_kv_heads=cfg.num_kv_heads,
         max_position_embeddings=cfg.max_position_embeddings,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
+        seed=cfg.seed,
     )
-    torch.manual_seed(cfg.seed)
-    return tokenizer, LlamaForCausalLM(config)
+    return tokenizer, model
 
 
 def _load_base(cfg: TrainSynthesizerConfig) -> tuple[Any, Any]:
