@@ -30,7 +30,12 @@ from instructpt.errors import InstructptError
 from instructpt.mix.stage import MixConfig
 from instructpt.pack.tokenize import TokenizeConfig
 from instructpt.pack.tokenizer import TokenizerTrainConfig
+from instructpt.evaluate.harness import EvaluateConfig
+from instructpt.train.pretrain import ModelSpec, PretrainConfig
 from instructpt.train.synthesizer import TrainSynthesizerConfig
+
+#: `continue` keeps the model's own architecture: no --model-* flags there.
+PRETRAIN_MODEL_FLAGS = tuple(f"model_{name}" for name in ModelSpec.model_fields)
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -344,6 +349,139 @@ def tokenize(
     manifest = run_tokenize(cfg, run_dir / "mix" / variant, out, overwrite)
     st = manifest.stats
     click.echo(f"tokenize: {st.get('sequences', '?')} sequences of {cfg.seq_len} tokens in {out}")
+
+
+PRETRAIN_EPILOG = """\b
+Examples:
+  # the demo's vanilla variant on CPU (runs/mine/tokens/vanilla -> runs/mine/models/vanilla)
+  instructpt pretrain --run-dir runs/mine --variant vanilla --model-preset demo-mistral
+  # paper scale on one GPU node, 8 GPUs (FSDP2 from 1B parameters, DDP below)
+  torchrun --nproc_per_node 8 -m instructpt pretrain --run-dir runs/web --variant instruct \\
+      --model-preset mistral-500m --seq-len 2048 --micro-batch-size 16 --grad-accum 4 \\
+      --lr 3e-4 --num-tokens 100000000000 --checkpoint-every 1000
+  # Gemma-2 style options
+  instructpt pretrain --run-dir runs/mine --variant vanilla --model-preset tiny-gemma2 \\
+      --model-sliding-window 32 --model-final-logit-softcapping 30
+Rerun the same command after a crash or kill -9: it resumes from the newest checkpoint."""
+
+
+@main.command(epilog=PRETRAIN_EPILOG)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@click.option(
+    "--variant", default="vanilla", show_default=True, help="runs/<run>/tokens/<variant>."
+)
+@click.option("--name", default=None, help="Output runs/<run>/models/<name> (default: variant).")
+@config_options(PretrainConfig, skip=("init_from",))
+def pretrain(
+    config_path: Path | None,
+    run_dir: Path,
+    overwrite: bool,
+    variant: str,
+    name: str | None,
+    **flags: Any,
+) -> None:
+    """Pre-train a decoder LM from scratch on packed token shards (resumable).
+
+    Writes <run-dir>/models/<name>: model/ (save_pretrained, safetensors, with the
+    tokenizer), metrics.jsonl, checkpoints/ and a manifest.
+    """
+    from instructpt.train.pretrain import pretrain as run_pretrain
+
+    defaults = {
+        "tokens": str(run_dir / "tokens" / variant),
+        "tokenizer": str(run_dir / "tokenizer"),
+    }
+    cfg = _load_with_run_defaults(PretrainConfig, config_path, defaults, flags)
+    result = run_pretrain(cfg, run_dir / "models" / (name or variant), overwrite)
+    for line in result.summary_lines():
+        click.echo(line)
+
+
+@main.command(
+    "continue",
+    epilog="""\b
+Examples:
+  # continual pre-training of a local model on a domain mix tokenized with its tokenizer
+  instructpt tokenize --run-dir runs/bio --variant domain --tokenizer models/base
+  instructpt continue --run-dir runs/bio --variant domain --init-from models/base --lr 2e-5
+  # a hub model (where a hub is reachable), 8 GPUs
+  torchrun --nproc_per_node 8 -m instructpt continue --run-dir runs/bio --variant domain \\
+      --init-from meta-llama/Meta-Llama-3-8B --lr 1e-5 --seq-len 4096 --strategy fsdp""",
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@click.option("--variant", default="domain", show_default=True, help="runs/<run>/tokens/<variant>.")
+@click.option("--name", default=None, help="Output runs/<run>/models/<name>.")
+@config_options(PretrainConfig, skip=PRETRAIN_MODEL_FLAGS)
+def continue_(
+    config_path: Path | None,
+    run_dir: Path,
+    overwrite: bool,
+    variant: str,
+    name: str | None,
+    **flags: Any,
+) -> None:
+    """Continue pre-training an existing model (its tokenizer and BOS/EOS conventions kept).
+
+    The token shards must have been made with the model's tokenizer (checked).
+    Writes <run-dir>/models/<name> (default: <variant>-continued).
+    """
+    from instructpt.train.pretrain import pretrain as run_pretrain
+
+    defaults = {"tokens": str(run_dir / "tokens" / variant)}
+    cfg = _load_with_run_defaults(PretrainConfig, config_path, defaults, flags)
+    if cfg.init_from is None:
+        raise click.UsageError("continue needs --init-from (a model directory or hub name)")
+    result = run_pretrain(cfg, run_dir / "models" / (name or f"{variant}-continued"), overwrite)
+    for line in result.summary_lines():
+        click.echo(line)
+
+
+@main.command(
+    epilog="""\b
+Examples:
+  # the world knowledge probe on the demo's instruct model -> runs/demo/eval/instruct.json
+  instructpt evaluate --run-dir runs/demo --variant instruct
+  # the paper's protocol (needs the hub): 0-shot piqa, hellaswag, winogrande; 5-shot others
+  instructpt evaluate --model runs/web/models/instruct/model --tasks paper --device cuda
+  # any lm-eval task names or local task YAML folders
+  instructpt evaluate --model my/model --tasks arc_easy --tasks mytask --include-path tasks/""",
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@click.option(
+    "--variant", default="vanilla", show_default=True, help="runs/<run>/models/<variant>."
+)
+@config_options(EvaluateConfig)
+def evaluate(config_path: Path | None, run_dir: Path, variant: str, **flags: Any) -> None:
+    """Evaluate a model with lm-evaluation-harness (BOS added, as in the paper).
+
+    Default: <run-dir>/models/<variant>/model on the world knowledge probe (tasks
+    written from <run-dir>/world). Results with stderr and the lm-eval version go
+    to <run-dir>/eval/<variant>.json.
+    """
+    from instructpt.evaluate import evaluate as run_evaluate
+    from instructpt.evaluate import write_probe_tasks
+
+    defaults: dict[str, Any] = {"model": str(run_dir / "models" / variant / "model")}
+    if (run_dir / "world").is_dir():
+        tasks_dir = run_dir / "eval" / "tasks"
+        write_probe_tasks(run_dir / "world", tasks_dir)
+        defaults.update(tasks=["world_probe"], include_path=[str(tasks_dir)])
+    cfg = _load_with_run_defaults(EvaluateConfig, config_path, defaults, flags)
+    out = run_dir / "eval" / f"{variant}.json"
+    result = run_evaluate(cfg, out)
+    for task, res in sorted(result["results"].items()):
+        shown = ", ".join(
+            f"{k} {v:.3f} ± {res['stderr'].get(k) or 0:.3f}"
+            for k, v in res["metrics"].items()
+            if isinstance(v, float)
+        )
+        click.echo(f"{task} ({res.get('num_fewshot')}-shot): {shown}")
+    click.echo(f"written: {out}")
 
 
 @main.command(

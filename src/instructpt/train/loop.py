@@ -1,21 +1,25 @@
-"""A minimal causal-LM training loop: AdamW, warmup + cosine, clipping, accumulation.
+"""The training loop shared by pre-training, continual pre-training and synthesizer training.
 
-Temporary on purpose: the Training issue (#8) will absorb or replace this loop
-with the pre-training/continual trainer (token shards, checkpoints, FSDP);
-until then it serves synthesizer fine-tuning and stays small enough to read
-top to bottom. It does not use the HF `Trainer`: any `transformers` causal LM
-that takes `input_ids`, `attention_mask` and `labels` and returns `.loss` fits.
+Lean on purpose (not the HF `Trainer`): any `transformers` causal LM that takes
+`input_ids` (and optionally `attention_mask`, `labels`) and returns `.loss`.
 
-- Precision: fp32 on CPU (bf16 matmuls are 2-3x slower there, shared/MACHINE.md);
-  bf16 autocast on a CUDA device that supports it.
-- Determinism: the seed is set before the first step and micro-batches arrive
-  in the order given, so the same inputs and seed give the same losses on the
-  same machine.
-- Accumulation: each optimizer step averages the mean losses of `grad_accum`
-  micro-batches (not weighted by their token counts; packs are close to
-  `seq_len` so the difference is small).
-- Metrics: one JSON line per logged step (step, loss, lr, tokens, tokens/s,
-  elapsed s) appended to `metrics_path` when given.
+- Optimizer: AdamW, fused kernel where the device has one (CUDA and CPU in
+  recent torch), no weight decay on 1-d tensors (norms, biases), as in nanoGPT.
+- Schedule: linear warmup to `lr`, cosine to `lr * min_lr_ratio` at the last step.
+- Precision: `auto` = bf16 autocast on a CUDA device that supports it, fp32 on
+  CPU (bf16 matmuls are 2-3x slower there, shared/MACHINE.md).
+- Accumulation: `grad_accum` micro-batches per step, each loss divided by
+  `grad_accum` (packed batches hold the same number of tokens, so this is the
+  exact token mean); gradients sync across ranks on the last one only.
+- Exact resume: with `checkpoint_dir`, a checkpoint every `checkpoint_every`
+  steps (model, optimizer, RNG, data position, open loss window; see
+  `checkpoint.py`); a rerun continues from the newest one and gives the same
+  losses and final weights as an uninterrupted run. `batches(start)` must yield
+  the micro-batches of this rank from number `start` on, deterministically.
+- Metrics: one JSON line per logged step (loss, lr, grad norm, tokens,
+  tokens/s, MFU when the device's peak FLOP/s is known, elapsed s) in
+  `metrics_path`; rows past the resume point are dropped on resume so the
+  file always equals an uninterrupted run's (up to timings). Optionally TensorBoard.
 """
 
 from __future__ import annotations
@@ -27,9 +31,35 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
+
+from instructpt.corpus.atomic import atomic_write_bytes
+from instructpt.train.checkpoint import (
+    TrainerState,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from instructpt.train.distributed import Dist, all_mean, barrier
+
+Precision = Literal["auto", "fp32", "bf16"]
+BatchSource = Callable[[int], Iterator[dict[str, Any]]]
+
+#: Dense bf16 peak FLOP/s per device, for MFU; matched against the CUDA device name.
+PEAK_BF16_FLOPS = {
+    "H100 PCIe": 756e12,
+    "H100": 989e12,
+    "H200": 989e12,
+    "GH200": 989e12,
+    "B200": 2250e12,
+    "A100": 312e12,
+    "L40S": 362e12,
+    "A10G": 70e12,
+    "L4": 121e12,
+    "RTX 4090": 165e12,
+}
 
 
 @dataclass(kw_only=True)
@@ -44,8 +74,16 @@ class LoopConfig:
     grad_accum: int = 1  # micro-batches per optimizer step
     seed: int = 0
     device: str = "cpu"
+    precision: Precision = "auto"
+    compile: bool = False
+    activation_checkpointing: bool = False
     log_every: int = 10
+    checkpoint_every: int = 0  # steps between checkpoints; 0 = none
+    keep_checkpoints: int = 2
     max_seconds: float | None = None  # stop early (after a full step) past this wall time
+    flops_per_token: float | None = None  # for MFU
+    peak_flops: float | None = None  # per device; None = looked up for known GPUs
+    tensorboard_dir: str | None = None
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -60,11 +98,12 @@ class LoopConfig:
 @dataclass
 class LoopResult:
     steps: int = 0
-    tokens: int = 0  # non-padding tokens seen
-    seconds: float = 0.0
+    tokens: int = 0  # tokens trained on (non-padding), all ranks
+    seconds: float = 0.0  # training wall time, across resumes
     first_loss: float = math.nan
     last_loss: float = math.nan  # mean over the last logged window
     stopped_early: bool = False
+    resumed_from: int | None = None  # step of the checkpoint this run started from
     history: list[dict[str, float]] = field(default_factory=list)
 
     @property
@@ -82,105 +121,227 @@ def lr_at(step: int, cfg: LoopConfig) -> float:
     return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def _autocast(device: str) -> Any:
+def use_bf16(cfg: LoopConfig) -> bool:
     import torch
 
-    if device.startswith("cuda") and torch.cuda.is_bf16_supported():
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    if cfg.precision == "bf16":
+        return True
+    return (
+        cfg.precision == "auto"
+        and cfg.device.startswith("cuda")
+        and torch.cuda.is_available()
+        and torch.cuda.is_bf16_supported()
+    )
 
 
-def _optimizer(model: Any, cfg: LoopConfig) -> Any:
+def peak_flops(cfg: LoopConfig) -> float | None:
+    """Per-device peak FLOP/s for MFU: the config's, or a known GPU's bf16 figure."""
+    if cfg.peak_flops:
+        return cfg.peak_flops
+    import torch
+
+    if not (cfg.device.startswith("cuda") and torch.cuda.is_available() and use_bf16(cfg)):
+        return None
+    name = torch.cuda.get_device_name()
+    for key, value in PEAK_BF16_FLOPS.items():  # most specific names first
+        if key in name:
+            return value
+    return None
+
+
+def make_optimizer(model: Any, cfg: LoopConfig) -> Any:
     import torch
 
     # No weight decay on norms and biases (1-d tensors), as in GPT-2/nanoGPT.
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.dim() >= 2]
-    no_decay = [p for p in params if p.dim() < 2]
     groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": cfg.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+    try:
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, fused=True)
+    except (RuntimeError, ValueError):  # no fused kernel for this device/dtype
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+
+
+def _grad_sync(model: Any, sync: bool) -> Any:
+    """Skip the gradient all-reduce on all but the last micro-batch of a step."""
+    if hasattr(model, "set_requires_gradient_sync"):  # FSDP2
+        model.set_requires_gradient_sync(sync)
+        return contextlib.nullcontext()
+    if hasattr(model, "no_sync") and not sync:  # DDP
+        return model.no_sync()
+    return contextlib.nullcontext()
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop rows logged after the checkpoint we resume from (they will be logged again)."""
+    if not path.is_file():
+        return
+    keep = [
+        line
+        for line in path.read_bytes().splitlines()
+        if line.strip() and orjson.loads(line).get("step", 0) <= step
+    ]
+    atomic_write_bytes(path, b"".join(line + b"\n" for line in keep))
+
+
+def _tensorboard(cfg: LoopConfig, dist: Dist) -> Any:
+    if not cfg.tensorboard_dir or not dist.is_main:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as exc:
+        raise RuntimeError(
+            "tensorboard_dir is set but tensorboard is not installed: "
+            "pip install 'instructpt[tensorboard]' (or unset tensorboard_dir)"
+        ) from exc
+    return SummaryWriter(cfg.tensorboard_dir)
 
 
 def train_loop(
     model: Any,
-    micro_batches: Iterator[dict[str, Any]],
+    batches: BatchSource | Iterator[dict[str, Any]],
     cfg: LoopConfig,
     metrics_path: Path | None = None,
     on_log: Callable[[dict[str, float]], None] | None = None,
+    *,
+    checkpoint_dir: Path | None = None,
+    dist: Dist | None = None,
 ) -> LoopResult:
-    """Train `model` in place for `cfg.num_steps` optimizer steps.
+    """Train `model` (already wrapped for DDP/FSDP when distributed) to `cfg.num_steps`.
 
-    `micro_batches` yields dicts of CPU tensors (`input_ids`, `attention_mask`,
-    `labels`); it must hold at least `num_steps * grad_accum` of them.
+    `batches` is a `start -> iterator` callable (required for resume) or a
+    plain iterator; it must hold `num_steps * grad_accum` micro-batches.
     """
     import torch
     from tqdm import tqdm
 
+    dist = dist or Dist()
     torch.manual_seed(cfg.seed)
-    model.to(cfg.device)
+    if not dist.enabled:
+        model.to(cfg.device)
     model.train()
-    optimizer = _optimizer(model, cfg)
+    if cfg.activation_checkpointing:
+        inner = getattr(model, "module", model)
+        inner.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    optimizer = make_optimizer(model, cfg)
+    state = TrainerState(window=[], grad_norms=[])
     result = LoopResult()
-    window: list[float] = []
-    metrics = metrics_path.open("ab") if metrics_path is not None else None
-    start = time.perf_counter()
+    resume_from = latest_checkpoint(checkpoint_dir) if checkpoint_dir is not None else None
+    if resume_from is not None:
+        state = load_checkpoint(resume_from, model, optimizer)
+        result.resumed_from = state.step
+        if metrics_path is not None and dist.is_main:
+            _truncate_metrics(metrics_path, state.step)
+    if callable(batches):
+        stream = batches(state.micro_batches)
+    elif state.micro_batches:
+        raise ValueError("resuming needs a batch source that can start at a position")
+    else:
+        stream = batches
+    if cfg.compile:
+        model.compile()  # in place: nn.Module.compile keeps names and state dicts unchanged
+    bf16 = use_bf16(cfg)
+    peak = peak_flops(cfg)
+    metrics = metrics_path.open("ab") if metrics_path is not None and dist.is_main else None
+    board = _tensorboard(cfg, dist)
+    window, norms = list(state.window or []), list(state.grad_norms or [])
+    start_time = time.perf_counter() - state.elapsed_s
+    run_start, run_tokens = time.perf_counter(), 0
     bar = tqdm(
         total=cfg.num_steps,
+        initial=state.step,
         desc="train",
         unit="step",
-        disable=None if cfg.progress else True,
+        disable=(None if cfg.progress else True) if dist.is_main else True,
         file=sys.stderr,
     )
     try:
-        for step in range(cfg.num_steps):
+        for step in range(state.step, cfg.num_steps):
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             step_loss = 0.0
-            for _ in range(cfg.grad_accum):
+            for micro in range(cfg.grad_accum):
                 try:
-                    batch = next(micro_batches)
+                    batch = next(stream)
                 except StopIteration:
                     raise ValueError(
                         f"ran out of micro-batches at step {step} of {cfg.num_steps}"
                     ) from None
-                batch = {k: v.to(cfg.device) for k, v in batch.items()}
-                with _autocast(cfg.device):
+                batch = {k: v.to(cfg.device, non_blocking=True) for k, v in batch.items()}
+                autocast = (
+                    torch.autocast(cfg.device.split(":")[0], dtype=torch.bfloat16)
+                    if bf16
+                    else contextlib.nullcontext()
+                )
+                with _grad_sync(model, micro == cfg.grad_accum - 1), autocast:
                     loss = model(**batch).loss / cfg.grad_accum
-                loss.backward()
+                    loss.backward()
                 step_loss += loss.item()
-                result.tokens += int(batch["attention_mask"].sum())
-            if cfg.grad_clip > 0:
+                mask = batch.get("attention_mask")
+                n = int(mask.sum()) if mask is not None else batch["input_ids"].numel()
+                state.tokens += n * dist.world_size
+                run_tokens += n * dist.world_size
+                state.micro_batches += 1
+            grads = [p.grad for p in model.parameters() if p.grad is not None]
+            total = (
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                if cfg.grad_clip > 0
+                else torch.nn.utils.get_total_norm(grads)
+            )
+            norm = float(total.full_tensor() if hasattr(total, "full_tensor") else total)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            result.steps = step + 1
-            if step == 0:
-                result.first_loss = step_loss
+            state.step = step + 1
+            if state.first_loss is None:
+                state.first_loss = all_mean([step_loss], dist)[0]
             window.append(step_loss)
-            elapsed = time.perf_counter() - start
+            norms.append(norm)
+            elapsed = time.perf_counter() - start_time
             bar.update(1)
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.num_steps:
+                mean_loss = all_mean([sum(window) / len(window)], dist)[0]
+                run_s = time.perf_counter() - run_start
+                tok_s = run_tokens / run_s if run_s else 0.0
                 row = {
                     "step": step + 1,
-                    "loss": sum(window) / len(window),
+                    "loss": mean_loss,
                     "lr": lr,
-                    "tokens": result.tokens,
-                    "tokens_per_s": result.tokens / elapsed,
+                    "grad_norm": sum(norms) / len(norms),
+                    "tokens": state.tokens,
+                    "tokens_per_s": tok_s,
                     "elapsed_s": elapsed,
                 }
-                window = []
-                result.last_loss = row["loss"]
+                if peak and cfg.flops_per_token:
+                    row["mfu"] = tok_s / dist.world_size * cfg.flops_per_token / peak
+                window, norms = [], []
+                result.last_loss = mean_loss
                 result.history.append(row)
-                bar.set_postfix(loss=f"{row['loss']:.3f}", tok_s=f"{row['tokens_per_s']:.0f}")
+                bar.set_postfix(loss=f"{mean_loss:.3f}", tok_s=f"{tok_s:.0f}")
                 if metrics is not None:
                     metrics.write(orjson.dumps(row) + b"\n")
                     metrics.flush()
+                if board is not None:
+                    for key in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu"):
+                        if key in row:
+                            board.add_scalar(f"train/{key}", row[key], step + 1)
                 if on_log is not None:
                     on_log(row)
+            state.elapsed_s = elapsed
+            if (
+                checkpoint_dir is not None
+                and cfg.checkpoint_every
+                and (step + 1) % cfg.checkpoint_every == 0
+                and step + 1 < cfg.num_steps
+            ):
+                state.window, state.grad_norms = window, norms
+                save_checkpoint(
+                    checkpoint_dir, model, optimizer, state,
+                    is_main=dist.is_main, keep=cfg.keep_checkpoints,
+                )  # fmt: skip
+                barrier(dist)
             if cfg.max_seconds is not None and elapsed > cfg.max_seconds:
                 result.stopped_early = step + 1 < cfg.num_steps
                 break
@@ -188,8 +349,13 @@ def train_loop(
         bar.close()
         if metrics is not None:
             metrics.close()
+        if board is not None:
+            board.close()
     if window:
-        result.last_loss = sum(window) / len(window)
-    result.seconds = time.perf_counter() - start
+        result.last_loss = all_mean([sum(window) / len(window)], dist)[0]
+    result.steps = state.step
+    result.tokens = state.tokens
+    result.first_loss = state.first_loss if state.first_loss is not None else math.nan
+    result.seconds = time.perf_counter() - start_time
     model.eval()
     return result
