@@ -27,10 +27,10 @@ from instructpt.config import (
 )
 from instructpt.cook.config import CookConfig
 from instructpt.errors import InstructptError
+from instructpt.evaluate.harness import EvaluateConfig
 from instructpt.mix.stage import MixConfig
 from instructpt.pack.tokenize import TokenizeConfig
 from instructpt.pack.tokenizer import TokenizerTrainConfig
-from instructpt.evaluate.harness import EvaluateConfig
 from instructpt.train.pretrain import ModelSpec, PretrainConfig
 from instructpt.train.synthesizer import TrainSynthesizerConfig
 
