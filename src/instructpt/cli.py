@@ -351,6 +351,13 @@ def tokenize(
     click.echo(f"tokenize: {st.get('sequences', '?')} sequences of {cfg.seq_len} tokens in {out}")
 
 
+def _echo_main_rank(lines: list[str]) -> None:
+    """Under torchrun every rank runs the command; one report is enough."""
+    if os.environ.get("RANK", "0") == "0":
+        for line in lines:
+            click.echo(line)
+
+
 PRETRAIN_EPILOG = """\b
 Examples:
   # the demo's vanilla variant on CPU (runs/mine/tokens/vanilla -> runs/mine/models/vanilla)
@@ -395,8 +402,7 @@ def pretrain(
     }
     cfg = _load_with_run_defaults(PretrainConfig, config_path, defaults, flags)
     result = run_pretrain(cfg, run_dir / "models" / (name or variant), overwrite)
-    for line in result.summary_lines():
-        click.echo(line)
+    _echo_main_rank(result.summary_lines())
 
 
 @main.command(
@@ -436,8 +442,7 @@ def continue_(
     if cfg.init_from is None:
         raise click.UsageError("continue needs --init-from (a model directory or hub name)")
     result = run_pretrain(cfg, run_dir / "models" / (name or f"{variant}-continued"), overwrite)
-    for line in result.summary_lines():
-        click.echo(line)
+    _echo_main_rank(result.summary_lines())
 
 
 @main.command(

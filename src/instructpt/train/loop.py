@@ -336,6 +336,9 @@ def train_loop(
                 and (step + 1) % cfg.checkpoint_every == 0
                 and step + 1 < cfg.num_steps
             ):
+                # ranks hold their own losses; the checkpoint keeps their mean (linear,
+                # so later means over the window stay exact)
+                window = all_mean(window, dist)
                 state.window, state.grad_norms = window, norms
                 save_checkpoint(
                     checkpoint_dir, model, optimizer, state,

@@ -23,7 +23,8 @@ Gemma-2 options (`gemma2` family only, where transformers implements them):
 grouped-query attention (`num_kv_heads`), sliding-window attention on
 alternating layers (`sliding_window`; layer 0, 2, ... slide, 1, 3, ... are
 global, as in Gemma 2), and soft-capping of attention logits and final
-logits (`attn_logit_softcapping`, `final_logit_softcapping`; cap * tanh(x / cap)).
+logits (`attn_logit_softcapping`, `final_logit_softcapping`; cap * tanh(x / cap);
+0 turns a preset's cap off).
 Gemma 2 runs with eager attention in transformers (SDPA cannot soft-cap).
 """
 
@@ -109,7 +110,7 @@ def resolve_preset(name: str, overrides: dict[str, Any] | None = None) -> ModelP
         raise ValueError(f"unknown model option(s) {unknown}; known: {sorted(asdict(preset))}")
     preset = replace(preset, **overrides)
     if preset.family != "gemma2":
-        bad = [k for k in GEMMA2_ONLY if getattr(preset, k) is not None]
+        bad = [k for k in GEMMA2_ONLY if getattr(preset, k)]
         if bad:
             raise ValueError(
                 f"{', '.join(bad)} only exist in the gemma2 family (preset {name!r} is "
@@ -157,8 +158,8 @@ def hf_config(preset: ModelPreset, vocab_size: int, bos_id: int | None, eos_id: 
         **common,
         rope_parameters=rope,
         sliding_window=preset.sliding_window or preset.max_position_embeddings,
-        attn_logit_softcapping=preset.attn_logit_softcapping,
-        final_logit_softcapping=preset.final_logit_softcapping,
+        attn_logit_softcapping=preset.attn_logit_softcapping or None,  # 0 = off
+        final_logit_softcapping=preset.final_logit_softcapping or None,
         query_pre_attn_scalar=preset.head_dim or preset.hidden_size // preset.num_heads,
     )
 

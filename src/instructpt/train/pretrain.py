@@ -73,8 +73,8 @@ class ModelSpec(BaseModel):
     sliding_window: int | None = Field(
         None, ge=1, description="gemma2: alternating layers; mistral: every layer."
     )
-    attn_logit_softcapping: float | None = Field(None, gt=0, description="gemma2 only.")
-    final_logit_softcapping: float | None = Field(None, gt=0, description="gemma2 only.")
+    attn_logit_softcapping: float | None = Field(None, ge=0, description="gemma2; 0 = off.")
+    final_logit_softcapping: float | None = Field(None, ge=0, description="gemma2; 0 = off.")
 
     @model_validator(mode="after")
     def _preset_resolves(self) -> ModelSpec:
@@ -382,6 +382,10 @@ def _save_final(
     )
     if not dist.is_main:
         return []
+    if getattr(model.config, "tie_word_embeddings", False):
+        # gathered shards no longer share memory: keep the tie, not a copy
+        head = model.get_output_embeddings()
+        state.pop(next(n for n, m in model.named_modules() if m is head) + ".weight", None)
     final = out_dir / MODEL_DIR
     tmp = out_dir / f"{MODEL_DIR}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
