@@ -223,7 +223,21 @@ RUN_STAGES = (
     "tokenizer",
     "mix",
     "tokenize",
+    "pretrain",
+    "evaluate",
 )
+
+
+#: The demo's pre-training: three ~2M-parameter models, same steps and tokens each.
+DEMO_PRETRAIN: dict[str, Any] = {
+    "model": {"preset": "demo-mistral"},
+    "micro_batch_size": 16,
+    "epochs": 10,
+    "lr": 0.002,
+    "checkpoint_every": 50,
+}
+#: The demo's evaluation: the world knowledge probe, multiple choice by log-likelihood.
+DEMO_EVALUATE: dict[str, Any] = {"tasks": ["world_probe_mc"], "batch_size": 32}
 
 
 class RunConfig(BaseModel):
@@ -238,7 +252,7 @@ class RunConfig(BaseModel):
     name: str = Field("demo", pattern=r"^[A-Za-z0-9._-]+$", description="Run name: runs/<name>/.")
     runs_root: str = Field("runs", description="Folder holding run directories.")
     until: Literal[RUN_STAGES] = Field(  # type: ignore[valid-type]
-        "tokenize", description="Last stage to run (the rest are listed as not run)."
+        "evaluate", description="Last stage to run (the rest are listed as not run)."
     )
     world: WorldConfig = Field(default_factory=WorldConfig)  # type: ignore[arg-type]
     ingest: dict[str, Any] = Field(default_factory=dict, description="IngestConfig keys.")
@@ -259,14 +273,24 @@ class RunConfig(BaseModel):
     tokenize: dict[str, Any] = Field(
         default_factory=lambda: {"seq_len": 256}, description="TokenizeConfig keys."
     )
+    pretrain: dict[str, Any] = Field(
+        default_factory=lambda: dict(DEMO_PRETRAIN),
+        description="PretrainConfig keys shared by the vanilla, mix and instruct models.",
+    )
+    evaluate: dict[str, Any] = Field(
+        default_factory=lambda: dict(DEMO_EVALUATE),
+        description="EvaluateConfig keys (default: the world knowledge probe).",
+    )
 
     @model_validator(mode="after")
     def _sections_are_valid(self) -> RunConfig:
         # Validate each section now, with placeholder paths, so a typo fails before any work.
         from instructpt.cook.config import CookConfig
+        from instructpt.evaluate.harness import EvaluateConfig
         from instructpt.mix.stage import MixConfig
         from instructpt.pack.tokenize import TokenizeConfig
         from instructpt.pack.tokenizer import TokenizerTrainConfig
+        from instructpt.train.pretrain import PretrainConfig
         from instructpt.train.synthesizer import TrainSynthesizerConfig
 
         checks: list[tuple[str, type[BaseModel], dict[str, Any]]] = [
@@ -277,6 +301,8 @@ class RunConfig(BaseModel):
             ("tokenizer", TokenizerTrainConfig, {"input": ["<corpus>"]}),
             ("mix", MixConfig, {"recipe": "vanilla", "tokenizer": "<t>", "corpus": "<c>"}),
             ("tokenize", TokenizeConfig, {"tokenizer": "<t>"}),
+            ("pretrain", PretrainConfig, {"tokens": "<t>", "tokenizer": "<t>"}),
+            ("evaluate", EvaluateConfig, {"model": "<m>", "tasks": ["world_probe_mc"]}),
         ]
         for section, model, placeholders in checks:
             try:

@@ -40,7 +40,7 @@ from instructpt.world import build_world, write_world
 from instructpt.world.write import DOCUMENTS_FILE, ENTITIES_FILE, QA_FILE
 
 #: Stages of DESIGN.md not built yet; `run` says so instead of faking them.
-PENDING_STAGES = ("pretrain", "evaluate", "report")
+PENDING_STAGES = ("report",)
 MIX_VARIANTS = ("vanilla", "mix", "instruct")
 
 
@@ -218,6 +218,24 @@ def run_pipeline(
                 f"{kcfg.seq_len} tokens in {run_dir / 'tokens' / variant}"
             )
 
+    if wanted("pretrain"):
+        from instructpt.train.pretrain import PretrainConfig, pretrain
+
+        for variant in MIX_VARIANTS:  # same steps and tokens: the mixes hold equal tokens
+            pcfg = PretrainConfig.model_validate(
+                {
+                    "tokens": str(run_dir / "tokens" / variant),
+                    "tokenizer": str(run_dir / "tokenizer"),
+                    **cfg.pretrain,
+                }
+            )
+            trained = pretrain(pcfg, run_dir / "models" / variant, overwrite)
+            for line in trained.summary_lines():
+                say(line.replace("pretrain:", f"pretrain ({variant}):", 1))
+
+    if wanted("evaluate"):
+        _evaluate_variants(cfg, run_dir, overwrite, say)
+
     not_run = [s for s in RUN_STAGES if s not in ran] + list(PENDING_STAGES)
     say("not run (no output is claimed for them): " + ", ".join(not_run))
     summary = {"run_dir": str(run_dir), "stages_run": ran, "not_run": not_run}
@@ -259,3 +277,37 @@ def _mix_variants(
             f"mix ({name}): {st['tokens']:,} tokens (budget {budget:,}), "
             f"{manifest.num_records:,} records in {run_dir / 'mix' / name}"
         )
+
+
+def _evaluate_variants(
+    cfg: RunConfig, run_dir: Path, overwrite: bool, say: Callable[[str], None]
+) -> None:
+    """Each variant's model on the world probe (tasks written from the world, offline)."""
+    from instructpt.evaluate import EvaluateConfig, evaluate, write_probe_tasks
+
+    tasks_dir = run_dir / "eval" / "tasks"
+    write_probe_tasks(run_dir / "world", tasks_dir, seed=cfg.world.seed)
+    for variant in MIX_VARIANTS:
+        model_dir = run_dir / "models" / variant / "model"
+        ecfg = EvaluateConfig.model_validate(
+            {"model": str(model_dir), "include_path": [str(tasks_dir)], **cfg.evaluate}
+        )
+        out = run_dir / "eval" / f"{variant}.json"
+        result = _reusable_eval(out, ecfg, model_dir) if not overwrite else None
+        if result is None:
+            result = evaluate(ecfg, out)
+        for task, res in sorted(result["results"].items()):
+            shown = ", ".join(
+                f"{k} {v:.3f} ± {res['stderr'].get(k) or 0:.3f}"
+                for k, v in res["metrics"].items()
+                if isinstance(v, float)
+            )
+            say(f"evaluate ({variant}): {task}, {res.get('num_fewshot')}-shot: {shown}")
+
+
+def _reusable_eval(out: Path, cfg: Any, model_dir: Path) -> dict[str, Any] | None:
+    """A finished evaluation of this config, newer than its model; else None (rerun it)."""
+    if not out.is_file() or out.stat().st_mtime < (model_dir / "model.safetensors").stat().st_mtime:
+        return None
+    done = orjson.loads(out.read_bytes())
+    return done if done.get("config") == cfg.model_dump(mode="json") else None

@@ -62,18 +62,24 @@ synthesizer: {max_steps: 4, num_eval_texts: 4, hidden_size: 32, num_layers: 1, n
 synthesize: {max_new_tokens: 24, num_rounds: 2}
 tokenizer: {vocab_size: 500}
 tokenize: {seq_len: 64}
+pretrain: {model: {preset: tiny-llama}, micro_batch_size: 4, epochs: 1, num_threads: 1}
+evaluate: {tasks: [world_probe_mc], limit: 20}
 """
 
 
-def test_run_goes_from_world_to_equal_token_variants_and_says_what_it_did_not_run(tmp_path):
+def test_run_goes_from_world_to_evaluated_equal_token_models_and_says_what_it_did_not_run(
+    tmp_path,
+):
     (tmp_path / "tiny.yaml").write_text(TINY_RUN)
     res = run_cli("run", "--config", "tiny.yaml", cwd=tmp_path)
     run_dir = tmp_path / "runs/tiny"
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stages_run"] == [
-        "world", "ingest", "train-synthesizer", "synthesize", "cook", "tokenizer", "mix", "tokenize"
+        "world", "ingest", "train-synthesizer", "synthesize", "cook", "tokenizer", "mix",
+        "tokenize", "pretrain", "evaluate",
     ]  # fmt: skip
-    assert "not run" in res.stdout and "pretrain" in res.stdout
+    assert summary["not_run"] == ["report"]
+    assert "not run" in res.stdout and "report" in res.stdout
     # the pre-training corpus holds augment + probe texts; only augment texts are synthesized
     groups = {
         json.loads(line)["id"]: json.loads(line)["meta"]["group"]
@@ -89,6 +95,17 @@ def test_run_goes_from_world_to_equal_token_variants_and_says_what_it_did_not_ru
         for v in ("vanilla", "mix", "instruct")
     }
     assert max(tokens.values()) - min(tokens.values()) <= 64
+    # ... so the three models train the same steps on the same number of tokens
+    trained = {
+        v: orjson.loads((run_dir / f"models/{v}/_manifest.json").read_bytes())["stats"]
+        for v in ("vanilla", "mix", "instruct")
+    }
+    assert len({(t["steps"], t["tokens"]) for t in trained.values()}) == 1
+    for v in ("vanilla", "mix", "instruct"):
+        ev = json.loads((run_dir / f"eval/{v}.json").read_text())
+        acc = ev["results"]["world_probe_mc"]["metrics"]["acc"]
+        assert 0 <= acc <= 1 and ev["results"]["world_probe_mc"]["num_samples"] == 20
+        assert f"evaluate ({v}): world_probe_mc" in res.stdout
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["world"]["num_people"] == 40
 
     again = run_cli("run", "--config", "tiny.yaml", cwd=tmp_path)
