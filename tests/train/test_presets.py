@@ -1,4 +1,4 @@
-"""Model presets: each builds the HF class it claims; Gemma-2 options change the model as claimed."""
+"""Model presets build the HF class they claim; Gemma-2 options change the model as claimed."""
 
 from __future__ import annotations
 
