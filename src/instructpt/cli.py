@@ -96,6 +96,9 @@ def main() -> None:
         # transformers' and the hub's own bars (loading/saving weights) flood logs; ours
         # obey --progress. Read by huggingface_hub when transformers is first imported.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        # lm-eval's and datasets' tqdm bars too (tqdm reads TQDM_* defaults from the env)
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 
 @main.command(

@@ -1,0 +1,335 @@
+"""Read what the stages of a run already wrote; never compute a number they did not.
+
+The report is a renderer over the stats files (nanochat's lesson, DESIGN.md):
+each stage's `_manifest.json` (stats), the synthesizer's metrics, pretrain's
+`metrics.jsonl` and evaluate's `eval/<variant>.json`. A stage whose proof of
+completion is absent is `None` here and "not run" on the page. A file that is
+present but unreadable is also `None`, and the reason goes to `problems`, so
+a half-written run still gets a report.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from instructpt.corpus.manifest import MANIFEST_NAME, read_manifest
+from instructpt.corpus.shards import read_shard
+from instructpt.errors import InputError
+
+#: The paper's comparison, in the order every table and plot shows it.
+VARIANTS = ("vanilla", "mix", "instruct")
+#: Ingest folders of a run: the pre-training corpus and the texts to augment.
+CORPORA = ("corpus", "corpus-augment")
+#: (task, metric) whose score is the headline, first one evaluated wins: the
+#: world's held-out knowledge probe (instructpt.evaluate.probe), MC then generative.
+PROBE_METRICS = (("world_probe_mc", "acc"), ("world_probe_gen", "exact_match"))
+#: The metric plotted first for a task when it has several.
+METRIC_ORDER = ("acc", "exact_match", "acc_norm", "f1")
+NUM_EXAMPLES = 3
+#: Where the raw text of a cooked record's lineage ids is looked up, in order.
+RAW_TEXT_DIRS = ("corpus-augment", "synth", "corpus")
+
+SYNTHESIZER_METRICS = Path("models") / "synthesizer" / "synthesizer_metrics.json"
+
+
+@dataclass
+class RunFacts:
+    """Everything the report shows; `None` means the stage has not (completely) run."""
+
+    run_dir: Path
+    name: str
+    config_text: str | None = None
+    world: dict[str, Any] | None = None
+    ingest: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    synthesizer: dict[str, Any] | None = None
+    synthesize: dict[str, Any] | None = None
+    cook: dict[str, Any] | None = None
+    tokenizer: bool = False
+    mix: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    tokenize: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    pretrain: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    curves: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    evaluate: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    chance: dict[str, float] = field(default_factory=dict)
+    examples: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def variants(self) -> list[str]:
+        """The three of the paper, then any other variant a stage produced (sorted)."""
+        extra = {v for d in (self.mix, self.pretrain, self.evaluate) for v in d} - set(VARIANTS)
+        return [*VARIANTS, *sorted(extra)]
+
+    def stage_states(self) -> dict[str, str]:
+        """Each stage of `instructpt run`: done, not run, or which variants are done."""
+
+        def per_variant(found: dict[str, Any]) -> str:
+            done = [v for v in self.variants if found.get(v) is not None]
+            if not done:
+                return "not run"
+            if all(found.get(v) is not None for v in VARIANTS):
+                return "done"
+            return "partial: " + ", ".join(done)
+
+        def one(value: Any) -> str:
+            return "not run" if not value else "done"
+
+        ingest = [c for c in CORPORA if self.ingest.get(c) is not None]
+        if len(ingest) == len(CORPORA):
+            ingest_state = "done"
+        else:
+            ingest_state = "partial: " + ", ".join(ingest) if ingest else "not run"
+        return {
+            "world": one(self.world),
+            "ingest": ingest_state,
+            "train-synthesizer": one(self.synthesizer),
+            "synthesize": one(self.synthesize),
+            "cook": one(self.cook),
+            "tokenizer": one(self.tokenizer),
+            "mix": per_variant(self.mix),
+            "tokenize": per_variant(self.tokenize),
+            "pretrain": per_variant(self.pretrain),
+            "evaluate": per_variant(self.evaluate),
+        }
+
+
+def collect(run_dir: Path) -> RunFacts:
+    """Read a run directory (see DESIGN.md's layout) into `RunFacts`."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise InputError(f"run directory not found: {run_dir} (give runs/<name>)")
+    facts = RunFacts(run_dir=run_dir, name=run_dir.name)
+    config = run_dir / "config.yaml"
+    if config.is_file():
+        facts.config_text = config.read_text("utf-8", errors="replace")
+        facts.name = _config_name(facts.config_text) or facts.name
+
+    facts.world = _stage_stats(facts, run_dir / "world")
+    for corpus in CORPORA:
+        facts.ingest[corpus] = _stage_stats(facts, run_dir / corpus)
+    facts.synthesizer = _synthesizer(facts, run_dir / SYNTHESIZER_METRICS)
+    facts.synthesize = _stage_stats(facts, run_dir / "synth")
+    facts.cook = _stage_stats(facts, run_dir / "cooked")
+    facts.tokenizer = (run_dir / "tokenizer" / "tokenizer.json").is_file()
+
+    variants = set(VARIANTS)
+    for folder in ("mix", "tokens", "models"):
+        if (run_dir / folder).is_dir():
+            variants |= {
+                p.name
+                for p in (run_dir / folder).iterdir()
+                if p.is_dir() and (p / MANIFEST_NAME).is_file() and not p.name.startswith("_")
+            }
+    eval_dir = run_dir / "eval"
+    if eval_dir.is_dir():
+        variants |= {p.stem for p in eval_dir.glob("*.json")}
+    variants.discard("synthesizer")
+    for variant in sorted(variants):
+        facts.mix[variant] = _stage_stats(facts, run_dir / "mix" / variant)
+        facts.tokenize[variant] = _stage_stats(facts, run_dir / "tokens" / variant)
+        facts.pretrain[variant] = _stage_stats(facts, run_dir / "models" / variant)
+        rows = _curve(facts, run_dir / "models" / variant)
+        if rows:
+            facts.curves[variant] = rows
+        facts.evaluate[variant] = _evaluation(facts, eval_dir / f"{variant}.json")
+    for task in sorted({t for ev in facts.evaluate.values() if ev for t in ev["tasks"]}):
+        chance = _chance(eval_dir / "tasks" / f"{task}.test.jsonl")
+        if chance is not None:
+            facts.chance[task] = chance
+    if facts.cook is not None:
+        facts.examples = _examples(facts, run_dir)
+    return facts
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _config_name(text: str) -> str | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    name = data.get("name") if isinstance(data, dict) else None
+    return str(name) if name else None
+
+
+def _stage_stats(facts: RunFacts, folder: Path) -> dict[str, Any] | None:
+    """The stats of a finished stage folder (its manifest), else None."""
+    try:
+        manifest = read_manifest(folder)
+    except (InputError, OSError) as exc:
+        facts.problems.append(str(exc))
+        return None
+    if manifest is None:
+        return None
+    return dict(manifest.stats)
+
+
+def _load_json(facts: RunFacts, path: Path) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return orjson.loads(path.read_bytes())
+    except (orjson.JSONDecodeError, OSError) as exc:
+        facts.problems.append(f"{path}: unreadable ({exc}); that section is shown as not run")
+        return None
+
+
+def _synthesizer(facts: RunFacts, path: Path) -> dict[str, Any] | None:
+    data = _load_json(facts, path)
+    if not isinstance(data, dict):
+        return None
+    return {
+        "eval": data.get("eval") or {},
+        "train": data.get("train") or {},
+        "num_parameters": data.get("num_parameters"),
+    }
+
+
+def _curve(facts: RunFacts, model_dir: Path) -> list[dict[str, Any]]:
+    from instructpt.train.pretrain import read_metrics
+
+    try:
+        rows = read_metrics(model_dir)
+    except (orjson.JSONDecodeError, OSError) as exc:
+        facts.problems.append(f"{model_dir}/metrics.jsonl: unreadable ({exc})")
+        return []
+    return [r for r in rows if _finite(r.get("loss")) and _finite(r.get("tokens"))]
+
+
+def _evaluation(facts: RunFacts, path: Path) -> dict[str, Any] | None:
+    """The parts of an `eval/<variant>.json` (harness.evaluate) the report uses."""
+    data = _load_json(facts, path)
+    if data is None:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
+        facts.problems.append(f"{path}: no `results` (not written by `instructpt evaluate`?)")
+        return None
+    tasks: dict[str, Any] = {}
+    for task, res in sorted(data["results"].items()):
+        if not isinstance(res, dict):
+            continue
+        metrics = {k: _number(v) for k, v in (res.get("metrics") or {}).items()}
+        stderr = {k: _number(v) for k, v in (res.get("stderr") or {}).items()}
+        tasks[task] = {
+            "metrics": {k: v for k, v in metrics.items() if v is not None},
+            "stderr": {k: stderr.get(k) for k, v in metrics.items() if v is not None},
+            "num_fewshot": res.get("num_fewshot"),
+            "num_samples": res.get("num_samples"),
+            "num_items": res.get("num_items"),
+        }
+    config = data.get("config") or {}
+    return {
+        "tasks": tasks,
+        "lm_eval_version": data.get("lm_eval_version"),
+        "limit": config.get("limit") if isinstance(config, dict) else None,
+        "bos_added": data.get("bos_added"),
+        "seconds": data.get("seconds"),
+    }
+
+
+def _chance(test_file: Path) -> float | None:
+    """Accuracy of guessing, for a multiple-choice task written by `write_probe_tasks`.
+
+    The mean of 1/len(choices) over the task's test items; None when the file
+    is absent or an item has no `choices` list (not multiple choice).
+    """
+    if not test_file.is_file():
+        return None
+    total, count = 0.0, 0
+    try:
+        for line in test_file.read_bytes().splitlines():
+            if not line.strip():
+                continue
+            choices = orjson.loads(line).get("choices")
+            if not isinstance(choices, list) or not choices:
+                return None
+            total += 1 / len(choices)
+            count += 1
+    except (orjson.JSONDecodeError, OSError, AttributeError):
+        return None
+    return total / count if count else None
+
+
+def _number(value: Any) -> float | None:
+    # lm-eval writes "N/A" (and sometimes NaN) where a standard error cannot be computed.
+    return float(value) if _finite(value) else None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def _shards(folder: Path) -> list[Path]:
+    manifest = read_manifest(folder)
+    return [] if manifest is None else [folder / s.file for s in manifest.shards]
+
+
+def _examples(facts: RunFacts, run_dir: Path, n: int = NUM_EXAMPLES) -> list[dict[str, Any]]:
+    """A few cooked records with the raw texts they came from, chosen deterministically.
+
+    The first instruct records in shard order, one per leading template (so the
+    examples show different layouts), then the next ones in order to fill `n`.
+    """
+    try:
+        picked = _pick_cooked(_shards(run_dir / "cooked"), n)
+        wanted = {i for rec in picked for i in rec.get("lineage") or [rec["id"]]}
+        raw = _raw_texts(run_dir, wanted)
+    except (InputError, OSError, ValueError, KeyError) as exc:
+        facts.problems.append(f"cooked examples unreadable: {exc}")
+        return []
+    examples = []
+    for rec in picked:
+        lineage = [str(i) for i in rec.get("lineage") or [rec["id"]]]
+        examples.append(
+            {
+                "id": str(rec["id"]),
+                "text": str(rec.get("text", "")),
+                "source": str(rec.get("source", "")),
+                "templates": [str(t) for t in rec.get("template") or []],
+                "raw": [(i, raw.get(i)) for i in lineage],
+            }
+        )
+    return examples
+
+
+def _pick_cooked(shards: Iterable[Path], n: int) -> list[dict[str, Any]]:
+    first: list[dict[str, Any]] = []
+    rest: list[dict[str, Any]] = []
+    layouts: set[str] = set()
+    for shard in shards:
+        for rec in read_shard(shard):
+            if rec.get("source") != "instruct":
+                continue
+            layout = str((rec.get("template") or ["?"])[0]).split(".")[0]
+            if layout not in layouts:
+                layouts.add(layout)
+                first.append(rec)
+            elif len(rest) < n:
+                rest.append(rec)
+            if len(first) >= n:
+                return first
+    return (first + rest)[:n]
+
+
+def _raw_texts(run_dir: Path, wanted: set[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name in RAW_TEXT_DIRS:
+        for shard in _shards(run_dir / name):
+            for rec in read_shard(shard):
+                if rec.get("id") in wanted and rec["id"] not in found:
+                    found[rec["id"]] = str(rec.get("text", ""))
+            if len(found) == len(wanted):
+                return found
+    return found

@@ -1,0 +1,622 @@
+"""`report.html`: one static page, readable offline, safe to open and to send.
+
+Self-contained: CSS inline, plots inline SVG, no script, no font, no image
+file, no link out. A Content-Security-Policy meta tag forbids every external
+load and every script, so a slip (or text from the corpus that looks like
+HTML) can neither run nor phone home, and a browser logs it as a console
+error, which the browser test fails on. Every string from the run (texts,
+ids, config, reasons) goes through `esc`; only markup built here is raw.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from instructpt import __version__
+from instructpt.report import figures
+from instructpt.report.collect import CORPORA, METRIC_ORDER, PROBE_METRICS, VARIANTS, RunFacts
+from instructpt.report.summary import headline, tokens_by_source
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+#: Longest text shown per example pane; the rest is counted, not shown.
+MAX_EXAMPLE_CHARS = 2500
+
+CSS = """
+:root { --ink:#1f2933; --muted:#616e7c; --line:#e4e7eb; --bg:#f7f8fa; --ok:#1e7a46;
+  --warn:#a35d00; --miss:#9b1c1c; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--ink);
+  font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 32px 48px; }
+h1 { font-size: 26px; margin: 0 0 4px; } h2 { font-size: 20px; margin: 0 0 12px; }
+h3 { font-size: 16px; margin: 18px 0 8px; }
+h4 { font-size: 13px; margin: 10px 0 6px; color: var(--muted); }
+section { background:#fff; border:1px solid var(--line); border-radius:8px;
+  padding: 18px 22px; margin: 18px 0; }
+nav a { margin-right: 14px; color: var(--ink); }
+.muted, figcaption { color: var(--muted); font-size: 13px; }
+table { border-collapse: collapse; margin: 6px 0 10px; font-size: 14px; }
+th, td { border-bottom: 1px solid var(--line); padding: 4px 12px 4px 0; text-align: left;
+  vertical-align: top; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.state-done { color: var(--ok); } .state-partial { color: var(--warn); }
+.state-not-run, .not-run { color: var(--miss); }
+p.not-run { font-weight: 600; }
+.cards { display: flex; gap: 16px; flex-wrap: wrap; margin: 8px 0 12px; }
+.card { border:1px solid var(--line); border-radius: 8px; padding: 10px 16px; min-width: 220px; }
+.card .big { font-size: 30px; font-weight: 700; }
+.card .big.pos { color: var(--ok); } .card .big.neg { color: var(--miss); }
+figure { margin: 8px 0 12px; } figure svg { width: 100%; max-width: 860px; height: auto; }
+figure.small svg { max-width: 480px; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(440px, 1fr));
+  gap: 0 32px; }
+ul.stages { list-style: none; padding: 0; margin: 12px 0 0; display: flex; flex-wrap: wrap;
+  gap: 6px; font-size: 12.5px; }
+ul.stages li { border: 1px solid var(--line); border-radius: 12px; padding: 1px 10px;
+  background: #fff; } ul.stages b { color: var(--ink); font-weight: 600; }
+.swatch { display:inline-block; width:10px; height:10px; border-radius:2px; margin-right:6px; }
+.example { display: grid; grid-template-columns: 1fr 1fr; gap: 14px; margin: 10px 0 18px; }
+pre { white-space: pre-wrap; word-break: break-word; background: var(--bg);
+  border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; margin: 0 0 8px;
+  font: 12.5px/1.45 ui-monospace, "DejaVu Sans Mono", monospace; max-height: 460px;
+  overflow: auto; }
+ul.problems { color: var(--warn); }
+"""
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def fmt_int(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else _dash(value)
+
+
+def fmt_pct(value: Any, digits: int = 1) -> str:
+    return f"{100 * value:.{digits}f}%" if _is_number(value) else _dash(value)
+
+
+def fmt_float(value: Any, digits: int = 3) -> str:
+    return f"{value:,.{digits}f}" if _is_number(value) else _dash(value)
+
+
+def fmt_points(value: float | None) -> str:
+    return "—" if value is None else f"{value:+.1f}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _dash(value: Any) -> str:
+    # A key the stage did not write is shown as missing, never as zero.
+    return "—" if value is None else str(value)
+
+
+def table(
+    headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Sequence[bool] = ()
+) -> str:
+    """A table of escaped cells; `numeric[i]` right-aligns column i."""
+    numeric = list(numeric) + [False] * (len(headers) - len(numeric))
+
+    def cell(tag: str, value: Any, i: int) -> str:
+        cls = ' class="num"' if numeric[i] else ""
+        return f"<{tag}{cls}>{value.html if isinstance(value, Html) else esc(value)}</{tag}>"
+
+    head = "".join(cell("th", h, i) for i, h in enumerate(headers))
+    body = "".join(
+        "<tr>" + "".join(cell("td", v, i) for i, v in enumerate(row)) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+class Html:
+    """Markup built here (already escaped), as opposed to a string from the run."""
+
+    def __init__(self, html: str) -> None:
+        self.html = html
+
+
+def not_run(what: str) -> str:
+    return f'<p class="not-run">not run: {esc(what)}</p>'
+
+
+def figure(svg: str, name: str, caption: str, small: bool = False) -> str:
+    cls = "plot small" if small else "plot"
+    return (
+        f'<figure class="{cls}" data-figure="{esc(name)}">{svg}'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
+
+
+def variant_label(variant: str, order: Sequence[str]) -> Html:
+    color = figures.variant_color(variant, order)
+    return Html(f'<span class="swatch" style="background:{color}"></span>{esc(variant)}')
+
+
+def section(ident: str, title: str, state: str, body: str) -> str:
+    return f'<section id="{ident}" data-state="{esc(state)}"><h2>{esc(title)}</h2>{body}</section>'
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def render(facts: RunFacts) -> str:
+    """The whole page for `facts`."""
+    parts = [
+        _headline(facts),
+        _evaluation(facts),
+        _training(facts),
+        _pipeline(facts),
+        _examples(facts),
+        _config(facts),
+    ]
+    problems = ""
+    if facts.problems:
+        items = "".join(f"<li>{esc(p)}</li>" for p in facts.problems)
+        problems = f'<section id="problems"><h2>Problems</h2><ul class="problems">{items}</ul>'
+        problems += "</section>"
+    nav = " ".join(
+        f'<a href="#{i}">{t}</a>'
+        for i, t in (
+            ("headline", "Headline"),
+            ("evaluation", "Evaluation"),
+            ("training", "Training"),
+            ("pipeline", "Pipeline"),
+            ("examples", "Examples"),
+            ("config", "Config"),
+        )
+    )
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>instructpt report: {esc(facts.name)}</title><style>{CSS}</style></head>\n"
+        "<body><main>"
+        f"<header><h1>Instruction pre-training report: {esc(facts.name)}</h1>"
+        f'<p class="muted">run directory <code>{esc(facts.run_dir)}</code>; every number '
+        "below is read from the files the stages wrote. A stage without its output is shown "
+        "as <em>not run</em>.</p>"
+        f"<nav>{nav}</nav>{_stages(facts)}</header>\n" + problems + "\n".join(parts) + "\n"
+        f'<footer class="muted">instructpt {esc(__version__)}: a static page, no scripts and '
+        "no external resources.</footer></main></body></html>\n"
+    )
+
+
+def _stages(facts: RunFacts) -> str:
+    items = []
+    for stage, state in facts.stage_states().items():
+        cls = "state-" + state.split(":")[0].replace(" ", "-")
+        items.append(
+            f'<li class="{cls}" data-stage="{esc(stage)}"><b>{esc(stage)}</b> {esc(state)}</li>'
+        )
+    return f'<ul id="stages" class="stages">{"".join(items)}</ul>'
+
+
+def _headline(facts: RunFacts) -> str:
+    head = headline(facts)
+    title = "Headline: instruction pre-training against the controls"
+    if head is None:
+        probes = " / ".join(t for t, _ in PROBE_METRICS)
+        return section(
+            "headline",
+            title,
+            "not-run",
+            not_run(f"no variant was evaluated on the probe ({probes})"),
+        )
+    metric, task = head["metric"], head["task"]
+    cards = []
+    for other in ("vanilla", "mix"):
+        gap = head[f"instruct_minus_{other}_points"]
+        err = head[f"instruct_minus_{other}_stderr_points"]
+        if gap is None:
+            missing = [v for v in ("instruct", other) if v not in head["scores"]]
+            big = f'<div class="big not-run">not run</div><div class="muted">no {esc(task)} '
+            big += f"score for {esc(' and '.join(missing))}</div>"
+        else:
+            sign = "pos" if gap > 0 else "neg" if gap < 0 else ""
+            big = f'<div class="big {sign}">{esc(fmt_points(gap))} points</div>'
+            big += f'<div class="muted">± {esc(fmt_float(err, 1))} (stderr of the difference)</div>'
+        cards.append(
+            f'<div class="card" data-gap="instruct-minus-{other}"><h4>instruct − {other}</h4>'
+            f"{big}</div>"
+        )
+    rows = []
+    order = facts.variants
+    for variant in VARIANTS:
+        score = head["scores"].get(variant)
+        ev = facts.evaluate.get(variant) or {}
+        res = (ev.get("tasks") or {}).get(task) or {}
+        if score is None:
+            rows.append((variant_label(variant, order), Html(not_run("no score")), "", ""))
+            continue
+        rows.append(
+            (
+                variant_label(variant, order),
+                fmt_pct(score["value"]),
+                "—" if score["stderr"] is None else fmt_pct(score["stderr"]),
+                fmt_int(res.get("num_samples")),
+            )
+        )
+    chance = facts.chance.get(task) if metric in ("acc", "acc_norm") else None
+    if chance is not None:
+        guess = Html('<span class="muted">chance (1/options)</span>')
+        rows.append((guess, fmt_pct(chance), "", ""))
+    shots = head["num_fewshot"]
+    body = (
+        f"<p>Task <code>{esc(task)}</code>, metric <code>{esc(metric)}</code>, "
+        f"{esc(shots if shots is not None else '?')}-shot: questions about the world's "
+        "held-out <em>probe</em> entities, whose texts are in every pre-training mix but "
+        "whose questions no model saw. Gaps are in percentage points; the stderr of a "
+        "gap treats the two runs as independent.</p>"
+        f'<div class="cards">{"".join(cards)}</div>'
+        + table(("variant", metric, "stderr", "items scored"), rows, (False, True, True, True))
+    )
+    return section("headline", title, "done", body)
+
+
+def _pipeline(facts: RunFacts) -> str:
+    synth_table, synth_figure = _synthesize(facts)
+    cells = [
+        "<h3>Documents</h3>" + _documents(facts),
+        "<h3>Synthesizer (held-out texts)</h3>" + _synthesizer(facts),
+        "<h3>Synthesis: pairs per text, parse yield, drops</h3>" + synth_table,
+        "<h3>Cooking</h3>" + _cook(facts) + synth_figure,
+    ]
+    body = '<div class="grid">' + "".join(f"<div>{c}</div>" for c in cells) + "</div>"
+    body += "<h3>Token mix per recipe</h3>" + _mix(facts)
+    done = [facts.world, facts.synthesize, facts.cook, *facts.mix.values()]
+    state = "done" if all(x is not None for x in done) else "partial"
+    return section("pipeline", "Pipeline", state, body)
+
+
+def _documents(facts: RunFacts) -> str:
+    out = ""
+    if facts.world is None:
+        out += not_run("world (the seeded demo world)")
+    else:
+        w = facts.world
+        groups = [
+            (k.removeprefix("group."), v) for k, v in sorted(w.items()) if k.startswith("group.")
+        ]
+        rows = [("entity texts", fmt_int(w.get("documents"))), ("words", fmt_int(w.get("words")))]
+        rows += [(f"  group {g}", fmt_int(v)) for g, v in groups]
+        rows.append(("true QA pairs", fmt_int(w.get("qa"))))
+        out += "<h4>world</h4>" + table(("", "count"), rows, (False, True))
+    rows = []
+    for corpus in CORPORA:
+        st = facts.ingest.get(corpus)
+        if st is None:
+            rows.append((corpus, Html(not_run("ingest")), "", ""))
+            continue
+        skipped = st.get("skipped") or {}
+        reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(skipped.items())) or "none"
+        rows.append((corpus, fmt_int(st.get("read")), fmt_int(st.get("kept")), reasons))
+    out += "<h4>ingest</h4>" + table(
+        ("corpus", "read", "kept", "skipped by reason"), rows, (False, True, True, False)
+    )
+    return out
+
+
+def _synthesizer(facts: RunFacts) -> str:
+    if facts.synthesizer is None:
+        return not_run("train-synthesizer (no models/synthesizer/synthesizer_metrics.json)")
+    ev, tr = facts.synthesizer["eval"], facts.synthesizer["train"]
+    rows = [
+        ("held-out texts", fmt_int(ev.get("texts"))),
+        ("parse yield (texts)", fmt_pct(ev.get("parse_yield"))),
+        ("pairs per text", fmt_float(ev.get("pairs_per_text"), 2)),
+        ("correct pairs (answer matches the world)", fmt_pct(ev.get("correct_fraction"))),
+        ("questions matching a true question", fmt_pct(ev.get("question_matched_fraction"))),
+        ("answer F1", fmt_float(ev.get("answer_f1"))),
+        ("parameters", fmt_int(facts.synthesizer.get("num_parameters"))),
+        ("training steps", fmt_int(tr.get("steps"))),
+        (
+            "training loss, first → last",
+            f"{fmt_float(tr.get('first_loss'))} → {fmt_float(tr.get('last_loss'))}",
+        ),
+    ]
+    return table(("", "value"), rows, (False, True))
+
+
+def _synthesize(facts: RunFacts) -> tuple[str, str]:
+    """The synthesis tables, and the pairs-per-text histogram (placed by the caller)."""
+    st = facts.synthesize
+    if st is None:
+        return not_run("synthesize (no synth/_manifest.json)"), ""
+    engine = st.get("engine") or {}
+    rows = [
+        ("texts", fmt_int(st.get("texts"))),
+        ("pairs kept", fmt_int(st.get("pairs"))),
+        ("pairs per text", fmt_float(st.get("pairs_per_text"), 2)),
+        ("parse yield (texts with at least one pair)", fmt_pct(st.get("parse_yield"))),
+        ("pieces parsed", fmt_int(st.get("pieces"))),
+        ("linked (M-shot) texts", fmt_pct(st.get("linked_fraction"))),
+        (
+            "prompt / completion tokens",
+            f"{fmt_int(st.get('prompt_tokens'))} / {fmt_int(st.get('completion_tokens'))}",
+        ),
+        ("engine", f"{engine.get('name', '—')}: {engine.get('model', '—')}"),
+    ]
+    out = table(("", "value"), rows, (False, True))
+    dropped = st.get("dropped") or {}
+    pieces = st.get("pieces")
+    drop_rows = [
+        (reason, fmt_int(n), fmt_pct(n / pieces) if pieces else "—")
+        for reason, n in sorted(dropped.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    out += "<h4>dropped pieces by reason</h4>"
+    out += (
+        table(("reason", "pieces", "of pieces parsed"), drop_rows, (False, True, True))
+        if drop_rows
+        else '<p class="muted">none dropped</p>'
+    )
+    hist = st.get("pairs_per_text_histogram")
+    if not hist:
+        return out, ""
+    caption = "Synthesized texts by the number of pairs kept."
+    return out, figure(figures.pairs_histogram(hist), "pairs", caption, small=True)
+
+
+def _cook(facts: RunFacts) -> str:
+    st = facts.cook
+    if st is None:
+        return not_run("cook (no cooked/_manifest.json)")
+    rows = [
+        ("synthesized texts read", fmt_int(st.get("read"))),
+        ("cooked records written", fmt_int(st.get("written"))),
+        ("  with instructions", fmt_int(st.get("outputs_instruct"))),
+        ("  raw (no renderable pair)", fmt_int(st.get("outputs_raw"))),
+        (
+            "linked chains (texts in them)",
+            f"{fmt_int(st.get('chains'))} ({fmt_int(st.get('chained_texts'))})",
+        ),
+        (
+            "pairs rendered / in",
+            f"{fmt_int(st.get('pairs_rendered'))} / {fmt_int(st.get('pairs_in'))}",
+        ),
+    ]
+    rows += [
+        (f"dropped: {k.removeprefix('dropped_')}", fmt_int(v))
+        for k, v in sorted(st.items())
+        if k.startswith("dropped_")
+    ]
+    return table(("", "value"), rows, (False, True))
+
+
+def _mix(facts: RunFacts) -> str:
+    order = facts.variants
+    present = {v: s for v, s in facts.mix.items() if s is not None}
+    sources = sorted({s for st in present.values() for s in tokens_by_source(st)})
+    sources = [s for s in figures.SOURCE_COLORS if s in sources] + [
+        s for s in sources if s not in figures.SOURCE_COLORS
+    ]
+    rows = []
+    for variant in order:
+        st = facts.mix.get(variant)
+        tok = facts.tokenize.get(variant)
+        if st is None:
+            if variant in VARIANTS:
+                rows.append((variant_label(variant, order), Html(not_run("mix"))))
+            continue
+        by = tokens_by_source(st)
+        rows.append(
+            (
+                variant_label(variant, order),
+                st.get("recipe", "—"),
+                fmt_int(st.get("tokens")),
+                *(
+                    f"{fmt_int(by[s])} ({by[s] / st['tokens']:.0%})"
+                    if s in by and st.get("tokens")
+                    else fmt_int(by.get(s))
+                    for s in sources
+                ),
+                fmt_int(st.get("records")),
+                fmt_pct(st.get("augmented_doc_fraction")) if "augmented_doc_fraction" in st else "",
+                fmt_int(tok.get("sequences")) if tok else "not run",
+            )
+        )
+    headers = (
+        "variant",
+        "recipe",
+        "tokens",
+        *(f"{s} tokens" for s in sources),
+        "records",
+        "documents augmented",
+        "sequences (tokenize)",
+    )
+    out = table(headers, rows, (False, False, *[True] * (len(headers) - 2)))
+    if present:
+        out += figure(
+            figures.token_mix({v: tokens_by_source(s) for v, s in present.items()}),
+            "mix",
+            "Tokens of each variant by source: raw text, cooked instruction-augmented text, "
+            "general instruction data. The variants hold (almost) equal tokens.",
+        )
+    return out
+
+
+def _training(facts: RunFacts) -> str:
+    order = facts.variants
+    rows = []
+    for variant in order:
+        st = facts.pretrain.get(variant)
+        if st is None:
+            if variant in facts.curves:
+                partial = '<span class="state-partial">in progress: metrics so far, no '
+                partial += "_manifest.json yet</span>"
+                rows.append((variant_label(variant, order), Html(partial)))
+            elif variant in VARIANTS:
+                rows.append((variant_label(variant, order), Html(not_run("pretrain"))))
+            continue
+        rows.append(
+            (
+                variant_label(variant, order),
+                fmt_int(st.get("parameters")),
+                fmt_int(st.get("steps")),
+                fmt_int(st.get("tokens")),
+                f"{fmt_float(st.get('first_loss'))} → {fmt_float(st.get('last_loss'))}",
+                fmt_float(st.get("tokens_per_s"), 0),
+                fmt_float(st.get("seconds"), 1),
+                st.get("device", "—"),
+            )
+        )
+    headers = (
+        "variant",
+        "parameters",
+        "steps",
+        "tokens",
+        "loss first → last",
+        "tokens/s",
+        "seconds",
+        "device",
+    )
+    body = table(headers, rows, (False, True, True, True, True, True, True, False))
+    if facts.curves:
+        body += figure(
+            figures.loss_curves(facts.curves, order),
+            "loss",
+            "Training loss against tokens seen (pretrain metrics.jsonl). Losses of different "
+            "mixes are on different text, so the curves compare how each trains, not which "
+            "model is better.",
+        )
+    state = "done" if all(facts.pretrain.get(v) for v in VARIANTS) else "partial"
+    if not facts.curves and not any(facts.pretrain.values()):
+        state, body = "not-run", not_run("pretrain (no models/<variant>/)") + body
+    return section("training", "Training", state, body)
+
+
+def _metric_order(metrics: Iterable[str]) -> list[str]:
+    ms = list(dict.fromkeys(metrics))
+    return [m for m in METRIC_ORDER if m in ms] + sorted(m for m in ms if m not in METRIC_ORDER)
+
+
+def _evaluation(facts: RunFacts) -> str:
+    order = facts.variants
+    evaluated = {v: e for v, e in facts.evaluate.items() if e is not None}
+    if not evaluated:
+        return section("evaluation", "Evaluation", "not-run", not_run("evaluate (no eval/*.json)"))
+    probe_tasks = [t for t, _ in PROBE_METRICS]
+    tasks = sorted(
+        {t for e in evaluated.values() for t in e["tasks"]},
+        key=lambda t: (probe_tasks.index(t) if t in probe_tasks else len(probe_tasks), t),
+    )
+    body = ""
+    groups = []
+    for task in tasks:
+        metrics = _metric_order(
+            m for e in evaluated.values() for m in (e["tasks"].get(task) or {}).get("metrics", {})
+        )
+        rows = []
+        for variant in order:
+            ev = facts.evaluate.get(variant)
+            res = ev["tasks"].get(task) if ev else None
+            if res is None:
+                if variant in VARIANTS:
+                    rows.append((variant_label(variant, order), Html(not_run("evaluate"))))
+                continue
+            cells = []
+            for m in metrics:
+                v, s = res["metrics"].get(m), res["stderr"].get(m)
+                cells.append(
+                    "—" if v is None else fmt_float(v) + ("" if s is None else f" ± {s:.3f}")
+                )
+            rows.append(
+                (
+                    variant_label(variant, order),
+                    *cells,
+                    _dash(res.get("num_fewshot")),
+                    fmt_int(res.get("num_samples")),
+                    fmt_int(res.get("num_items")),
+                )
+            )
+        chance = facts.chance.get(task)
+        if chance is not None:
+            rows.append((Html('<span class="muted">chance (1/options)</span>'), fmt_float(chance)))
+        body += f"<h3><code>{esc(task)}</code></h3>" + table(
+            ("variant", *metrics, "shots", "items scored", "items in task"),
+            rows,
+            (False, *[True] * (len(metrics) + 3)),
+        )
+        for m in metrics:
+            scores = {}
+            for variant in order:
+                ev = facts.evaluate.get(variant)
+                res = ev["tasks"].get(task) if ev else None
+                if res and m in res["metrics"] and 0 <= res["metrics"][m] <= 1:
+                    scores[variant] = (res["metrics"][m], res["stderr"].get(m))
+            if scores:
+                chance = facts.chance.get(task) if m in ("acc", "acc_norm") else None
+                groups.append((task, m, scores, chance))
+    versions = sorted({str(e.get("lm_eval_version")) for e in evaluated.values()})
+    limits = sorted({e["limit"] for e in evaluated.values() if e.get("limit") is not None})
+    note = f"lm-evaluation-harness {', '.join(versions)}."
+    if limits:
+        note += f" Evaluated with limit={', '.join(map(str, limits))} items per task (a subset)."
+    body += f'<p class="muted">{esc(note)}</p>'
+    if groups:
+        body = (
+            figure(
+                figures.eval_bars(groups),
+                "eval",
+                "Scores per task and metric (percent), error bars ±1 standard error as "
+                "reported by lm-eval.",
+            )
+            + body
+        )
+    state = "done" if all(facts.evaluate.get(v) for v in VARIANTS) else "partial"
+    return section("evaluation", "Evaluation", state, body)
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_EXAMPLE_CHARS:
+        return esc(text)
+    more = len(text) - MAX_EXAMPLE_CHARS
+    return (
+        esc(text[:MAX_EXAMPLE_CHARS]) + f'\n<span class="muted">… ({more:,} more characters)</span>'
+    )
+
+
+def _examples(facts: RunFacts) -> str:
+    title = "Cooked examples beside their raw text"
+    if facts.cook is None:
+        return section("examples", title, "not-run", not_run("cook (no cooked/_manifest.json)"))
+    if not facts.examples:
+        return section(
+            "examples", title, "not-run", '<p class="muted">no instruction-augmented record</p>'
+        )
+    body = (
+        '<p class="muted">The raw texts a cooked record was made from (its lineage: linked '
+        "texts of one slot, oldest first) and the pre-training text cooked from them and their "
+        "synthesized pairs.</p>"
+    )
+    for ex in facts.examples:
+        raw = "".join(
+            f"<h4>raw <code>{esc(i)}</code></h4>"
+            + ("<pre>" + _clip(t) + "</pre>" if t is not None else not_run("raw text not found"))
+            for i, t in ex["raw"]
+        )
+        templates = ", ".join(ex["templates"]) or "—"
+        body += (
+            f'<div class="example" data-example="{esc(ex["id"])}"><div>{raw}</div>'
+            f"<div><h4>cooked <code>{esc(ex['id'])}</code> (templates {esc(templates)})</h4>"
+            f"<pre>{_clip(ex['text'])}</pre></div></div>"
+        )
+    return section("examples", title, "done", body)
+
+
+def _config(facts: RunFacts) -> str:
+    if facts.config_text is None:
+        return section("config", "Config", "not-run", not_run("no config.yaml in the run"))
+    body = (
+        '<p class="muted">The resolved run config (<code>config.yaml</code>), as written '
+        "before work started.</p>"
+        f"<pre>{esc(facts.config_text)}</pre>"
+    )
+    return section("config", "Config", "done", body)

@@ -1,0 +1,467 @@
+"""The report renders what the stages wrote: numbers, plots, escaped texts, and "not run" gaps.
+
+`build_run` writes a small run directory in the stages' real formats (real
+`Manifest`s and zstd shards, pretrain's metrics.jsonl, evaluate's JSON), with
+numbers chosen so that every headline value is known in advance.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from instructpt.corpus.manifest import Manifest, ShardInfo, write_manifest
+from instructpt.corpus.shards import shard_name, write_shard
+from instructpt.errors import InputError
+from instructpt.report import write_report
+
+#: Every part `build_run` can write; leave some out to simulate stages not run.
+PARTS = (
+    "config",
+    "world",
+    "ingest",
+    "synthesizer",
+    "synthesize",
+    "cook",
+    "tokenizer",
+    "mix",
+    "tokenize",
+    "pretrain",
+    "evaluate",
+)
+VARIANTS = ("vanilla", "mix", "instruct")
+EVIL = "<script>alert(1)</script>"
+#: world_probe_mc acc and its stderr per variant: instruct - vanilla = +22 points, - mix = +12.
+PROBE = {"vanilla": (0.40, 0.03), "mix": (0.50, 0.04), "instruct": (0.62, 0.05)}
+#: Tokens per source of each mix (equal budgets, as the mix stage writes them).
+MIX_TOKENS = {
+    "vanilla": {"raw": 6000},
+    "mix": {"raw": 4800, "general": 1200},
+    "instruct": {"raw": 1500, "instruct": 4500},
+}
+#: Figures of a full run: pairs histogram, token mix, loss curves, evaluation bars.
+FULL_FIGURES = {"pairs", "mix", "loss", "eval"}
+
+RAW_TEXTS = {
+    "person-0001": f"Ada Quill is a weaver who writes {EVIL} in her notes & more.",
+    "person-0002": "Bo Lark is a miller. Bo Lark lives in Tethorpe.",
+    "city-0001": "Tethorpe is a city in Buxestan.",
+}
+COOKED = [
+    {
+        "id": "person-0001",
+        "text": RAW_TEXTS["person-0001"] + f"\n\nQuestion: What does Ada write?\nAnswer: {EVIL}",
+        "source": "instruct",
+        "lineage": ["person-0001"],
+        "template": ["rc.001", "qa.002"],
+        "template_set": "instructpt-templates/1",
+    },
+    {
+        "id": "city-0001",
+        "text": "User: Please read.\n\n" + RAW_TEXTS["person-0002"] + "\n\n"
+        + RAW_TEXTS["city-0001"] + "\n\nAssistant: Where does Bo Lark live?\nTethorpe",
+        "source": "instruct",
+        "lineage": ["person-0002", "city-0001"],
+        "template": ["dlg.003", "chain.001", "qa.004"],
+        "template_set": "instructpt-templates/1",
+    },
+    {
+        "id": "person-0009",
+        "text": "A raw text whose pairs were all dropped.",
+        "source": "raw",
+        "lineage": ["person-0009"],
+        "template": [],
+        "template_set": "instructpt-templates/1",
+    },
+]  # fmt: skip
+
+
+def _manifest(folder: Path, stage: str, stats: dict, records: list[dict] | None = None) -> None:
+    """A finished stage folder: its shard (when given) and its manifest, written last."""
+    shards = []
+    if records is not None:
+        count, sha = write_shard(folder / shard_name(0), records)
+        shards.append(ShardInfo(shard_name(0), count, sha, (folder / shard_name(0)).stat().st_size))
+    write_manifest(folder, Manifest(stage, "cfghash", "input", "jsonl.zst", shards, stats))
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2), "utf-8")
+
+
+def _eval_json(variant: str, acc: float, stderr: float | str) -> dict:
+    """What `instructpt.evaluate.harness.evaluate` writes (the keys the report reads, and more)."""
+    return {
+        "model": f"runs/demo/models/{variant}/model",
+        "lm_eval_version": "0.4.13",
+        "bos_added": True,
+        "results": {
+            "world_probe_mc": {
+                "metrics": {"acc": acc, "acc_norm": acc - 0.02},
+                "stderr": {"acc": stderr, "acc_norm": stderr},
+                "filters": ["none"],
+                "num_fewshot": 0,
+                "num_samples": 200,
+                "num_items": 200,
+                "version": 1.0,
+                "higher_is_better": {"acc": True, "acc_norm": True},
+                "is_group": False,
+            }
+        },
+        "config": {"model": "x", "tasks": ["world_probe_mc"], "limit": None},
+        "seconds": 3.5,
+        "runs": [],
+    }
+
+
+def build_run(root: Path, parts: tuple[str, ...] = PARTS, name: str = "demo") -> Path:
+    run = root / "runs" / name
+    run.mkdir(parents=True)
+    if "config" in parts:
+        (run / "config.yaml").write_text(
+            f"name: {name}\nruns_root: runs\nuntil: evaluate\n# a comment with <b>markup</b>\n"
+            "pretrain:\n  model:\n    preset: demo-mistral\n",
+            "utf-8",
+        )
+    if "world" in parts:
+        stats = {"documents": 40, "words": 2400, "qa": 800, "group.augment": 20}
+        stats |= {"group.probe": 8, "group.synth_train": 12}
+        _manifest(run / "world", "world", stats)
+    if "ingest" in parts:
+        docs = [{"id": i, "text": t, "meta": {"group": "augment"}} for i, t in RAW_TEXTS.items()]
+        _manifest(run / "corpus", "ingest", {"read": 30, "kept": 28, "skipped": {"empty": 2}}, docs)
+        _manifest(run / "corpus-augment", "ingest", {"read": 20, "kept": 20, "skipped": {}}, docs)
+    if "synthesizer" in parts:
+        _write_json(
+            run / "models" / "synthesizer" / "synthesizer_metrics.json",
+            {
+                "num_parameters": 98304,
+                "train": {"steps": 120, "first_loss": 6.5, "last_loss": 1.25},
+                "eval": {
+                    "texts": 10,
+                    "parse_yield": 0.9,
+                    "pairs": 27,
+                    "pairs_per_text": 2.7,
+                    "correct_fraction": 0.41,
+                    "question_matched_fraction": 0.8,
+                    "answer_f1": 0.55,
+                },
+            },
+        )
+    if "synthesize" in parts:
+        _manifest(
+            run / "synth",
+            "synthesize",
+            {
+                "texts": 20,
+                "pairs": 50,
+                "pairs_per_text": 2.5,
+                "parse_yield": 0.9,
+                "pairs_per_text_histogram": {"0": 2, "2": 8, "3": 6, "4": 4},
+                "pieces": 64,
+                "dropped": {"truncated": 9, "duplicate_question": 4, "empty_answer": 1},
+                "prompt_tokens": 5000,
+                "completion_tokens": 3000,
+                "linked": 10,
+                "linked_fraction": 0.5,
+                "engine": {"name": "hf", "model": "runs/demo/models/synthesizer"},
+            },
+        )
+    if "cook" in parts:
+        stats = {"read": 20, "written": 12, "outputs_instruct": 11, "outputs_raw": 1}
+        stats |= {"chains": 8, "chained_texts": 16, "pairs_in": 50, "pairs_rendered": 47}
+        stats |= {"dropped_mc_answer_not_in_options": 3}
+        _manifest(run / "cooked", "cook", stats, COOKED)
+    if "tokenizer" in parts:
+        (run / "tokenizer").mkdir()
+        (run / "tokenizer" / "tokenizer.json").write_text("{}", "utf-8")
+    for variant in VARIANTS:
+        by_source = MIX_TOKENS[variant]
+        if "mix" in parts:
+            stats = {"recipe": variant, "documents": 28, "tokens": sum(by_source.values())}
+            stats |= {f"tokens_{s}": n for s, n in by_source.items()}
+            stats |= {"records": 30}
+            if variant == "instruct":
+                stats["augmented_doc_fraction"] = 0.714286
+            _manifest(run / "mix" / variant, "mix", stats)
+        if "tokenize" in parts:
+            stats = {"records": 30, "tokens": 6000, "sequences": 23, "tail_tokens": 112}
+            _manifest(run / "tokens" / variant, "tokenize", stats)
+        if "pretrain" in parts:
+            model_dir = run / "models" / variant
+            final = {"vanilla": 4.0, "mix": 3.9, "instruct": 3.1}[variant]
+            rows = [
+                {"step": s, "loss": 8.0 - (8.0 - final) * s / 10, "lr": 1e-3, "grad_norm": 1.0,
+                 "tokens": 1024 * s, "tokens_per_s": 2048.0, "elapsed_s": 0.5 * s}
+                for s in range(1, 11)
+            ]  # fmt: skip
+            model_dir.mkdir(parents=True)
+            (model_dir / "metrics.jsonl").write_text(
+                "".join(json.dumps(r) + "\n" for r in rows), "utf-8"
+            )
+            stats = {"parameters": 123456, "steps": 10, "tokens": 10240, "seq_len": 256}
+            stats |= {"first_loss": rows[0]["loss"], "last_loss": final, "tokens_per_s": 2048.0}
+            stats |= {"seconds": 5.0, "device": "cpu"}
+            _manifest(model_dir, "pretrain", stats)
+        if "evaluate" in parts:
+            acc, stderr = PROBE[variant]
+            _write_json(run / "eval" / f"{variant}.json", _eval_json(variant, acc, stderr))
+    if "evaluate" in parts:
+        items = [{"question": "q", "choices": ["a", "b", "c", "d"], "gold": 0}] * 3
+        (run / "eval" / "tasks").mkdir()
+        (run / "eval" / "tasks" / "world_probe_mc.test.jsonl").write_text(
+            "".join(json.dumps(i) + "\n" for i in items), "utf-8"
+        )
+    return run
+
+
+class PageParser(HTMLParser):
+    """Sections with their data-state, figures, svgs, tags and every URL-like attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sections: dict[str, str] = {}
+        self.figures: list[str] = []
+        self.svgs = 0
+        self.tags: set[str] = set()
+        self.urls: list[str] = []
+        self.meta_csp: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        self.tags.add(tag)
+        if tag == "section":
+            self.sections[a["id"] or ""] = a.get("data-state") or ""
+        if tag == "figure":
+            self.figures.append(a.get("data-figure") or "")
+        if tag == "svg":
+            self.svgs += 1
+        if tag == "meta" and a.get("http-equiv") == "Content-Security-Policy":
+            self.meta_csp = a.get("content")
+        self.urls += [v or "" for k, v in attrs if k in ("src", "href", "xlink:href", "action")]
+
+
+def parse(page: Path) -> PageParser:
+    parser = PageParser()
+    parser.feed(page.read_text("utf-8"))
+    return parser
+
+
+@pytest.fixture(scope="module")
+def full(tmp_path_factory) -> tuple[Path, Path]:
+    """A finished run and its report (rendered once for the module)."""
+    run = build_run(tmp_path_factory.mktemp("full"))
+    return run, write_report(run)
+
+
+def summary_of(page: Path) -> dict:
+    return json.loads((page.parent / "summary.json").read_text("utf-8"))
+
+
+# --------------------------------------------------------------------------- a full run
+
+
+def test_report_and_summary_go_to_run_dir_report_by_default(full) -> None:
+    run, page = full
+    assert page == run / "report" / "report.html"
+    assert (run / "report" / "summary.json").is_file()
+    assert not list((run / "report").glob(".*.tmp"))
+
+
+def test_headline_is_instruct_minus_vanilla_and_mix_in_points(full) -> None:
+    _, page = full
+    head = summary_of(page)["headline"]
+    assert head["task"] == "world_probe_mc" and head["metric"] == "acc"
+    assert head["instruct_minus_vanilla_points"] == pytest.approx(22.0)
+    assert head["instruct_minus_mix_points"] == pytest.approx(12.0)
+    assert head["instruct_minus_vanilla_stderr_points"] == pytest.approx(
+        round(100 * math.hypot(0.05, 0.03), 2)
+    )
+    assert head["scores"]["mix"] == {"value": 0.5, "stderr": 0.04}
+    html = page.read_text("utf-8")
+    assert "+22.0 points" in html and "+12.0 points" in html
+    assert "62.0%" in html and "40.0%" in html
+    assert "25.0%" in html  # chance: four options per item in the task file
+
+
+def test_pipeline_numbers_come_from_the_stage_stats(full) -> None:
+    _, page = full
+    s = summary_of(page)
+    pipe = s["pipeline"]
+    assert pipe["documents"] == {"corpus": 28, "corpus-augment": 20}
+    assert pipe["synthesize"]["pairs_per_text"] == 2.5
+    assert pipe["synthesize"]["parse_yield"] == 0.9
+    assert pipe["synthesize"]["dropped"] == {
+        "truncated": 9,
+        "duplicate_question": 4,
+        "empty_answer": 1,
+    }
+    assert pipe["synthesizer_heldout"]["correct_fraction"] == 0.41
+    assert pipe["mix"]["mix"]["tokens_by_source"] == {"general": 1200, "raw": 4800}
+    assert pipe["mix"]["instruct"]["tokens_by_source"] == {"instruct": 4500, "raw": 1500}
+    assert s["training"]["instruct"]["last_loss"] == 3.1
+    assert s["evaluation"]["vanilla"]["world_probe_mc"]["acc"] == {"value": 0.4, "stderr": 0.03}
+    assert set(s["stages"].values()) == {"done"}
+    html = page.read_text("utf-8")
+    for shown in (
+        "2.50",  # pairs per text
+        "90.0%",  # parse yield
+        "truncated",
+        "14.1%",  # 9 truncated of 64 pieces
+        "4,500 (75%)",  # instruct tokens of the instruct mix
+        "1,200 (20%)",  # general tokens of the mix control
+        "71.4%",  # documents augmented
+        "mc_answer_not_in_options",  # a cook drop reason
+        "4.000",  # vanilla's last loss
+    ):
+        assert shown in html, shown
+
+
+def test_every_section_and_figure_is_there(full) -> None:
+    _, page = full
+    parsed = parse(page)
+    for section in ("headline", "pipeline", "training", "evaluation", "examples", "config"):
+        assert parsed.sections[section] == "done", section
+    assert set(parsed.figures) == FULL_FIGURES and len(parsed.figures) == len(FULL_FIGURES)
+    assert parsed.svgs == len(FULL_FIGURES)
+    assert 'class="not-run"' not in page.read_text("utf-8")
+
+
+def test_cooked_examples_show_raw_and_cooked_text_escaped(full) -> None:
+    _, page = full
+    html = page.read_text("utf-8")
+    assert EVIL not in html
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "writes &lt;script&gt;alert(1)&lt;/script&gt; in her notes &amp; more." in html
+    # the linked example: both raw texts of its lineage, in order, beside the cooked text
+    linked = html[html.index('data-example="city-0001"') :]
+    assert linked.index("raw <code>person-0002") < linked.index("raw <code>city-0001")
+    assert "Bo Lark lives in Tethorpe." in linked and "Tethorpe is a city in Buxestan." in linked
+    assert 'data-example="person-0009"' not in html  # a raw output is not an example
+
+
+def test_config_is_shown_escaped(full) -> None:
+    _, page = full
+    html = page.read_text("utf-8")
+    assert "# a comment with &lt;b&gt;markup&lt;/b&gt;" in html
+    assert "preset: demo-mistral" in html
+
+
+def test_page_loads_nothing_from_outside_and_runs_no_script(full) -> None:
+    _, page = full
+    parsed = parse(page)
+    assert parsed.meta_csp is not None and "default-src 'none'" in parsed.meta_csp
+    assert "script" not in parsed.tags and "link" not in parsed.tags and "img" not in parsed.tags
+    assert all(u.startswith("#") for u in parsed.urls), [u for u in parsed.urls if u[:1] != "#"]
+
+
+def test_same_run_gives_byte_identical_report(full, tmp_path) -> None:
+    run, page = full
+    again = write_report(run, tmp_path / "again")
+    assert again.read_bytes() == page.read_bytes()
+    assert (tmp_path / "again" / "summary.json").read_bytes() == (
+        page.parent / "summary.json"
+    ).read_bytes()
+
+
+# --------------------------------------------------------------------------- stages not run
+
+
+def test_run_with_only_a_config_says_not_run_everywhere(tmp_path) -> None:
+    run = build_run(tmp_path, parts=("config",))
+    page = write_report(run, tmp_path / "out")
+    parsed = parse(page)
+    for section in ("headline", "training", "evaluation", "examples"):
+        assert parsed.sections[section] == "not-run", section
+    assert parsed.sections["config"] == "done"
+    assert parsed.svgs == 0
+    html = page.read_text("utf-8")
+    assert html.count("not run") >= 8
+    s = summary_of(page)
+    assert s["headline"] is None
+    assert set(s["stages"].values()) == {"not run"}
+    assert s["pipeline"]["synthesize"] is None and s["pipeline"]["cook"] is None
+    assert s["pipeline"]["documents"] == {"corpus": None, "corpus-augment": None}
+    assert s["training"] == {"vanilla": None, "mix": None, "instruct": None}
+    assert s["evaluation"] == {"vanilla": None, "mix": None, "instruct": None}
+
+
+def test_empty_run_dir_still_gets_a_report(tmp_path) -> None:
+    run = tmp_path / "runs" / "empty"
+    run.mkdir(parents=True)
+    page = write_report(run)
+    assert parse(page).sections["config"] == "not-run"
+    assert summary_of(page)["run"] == "empty"
+
+
+def test_run_stopped_after_mix_shows_pipeline_but_no_training_or_scores(tmp_path) -> None:
+    parts = ("config", "world", "ingest", "synthesizer", "synthesize", "cook", "tokenizer", "mix")
+    page = write_report(build_run(tmp_path, parts=parts))
+    parsed = parse(page)
+    assert parsed.sections["pipeline"] == "done"
+    assert parsed.sections["training"] == "not-run"
+    assert parsed.sections["evaluation"] == "not-run"
+    assert set(parsed.figures) == {"pairs", "mix"}
+    s = summary_of(page)
+    assert s["stages"]["mix"] == "done" and s["stages"]["pretrain"] == "not run"
+    assert s["stages"]["tokenize"] == "not run"
+    assert s["headline"] is None
+    assert "sequences (tokenize)" in page.read_text("utf-8")
+
+
+def test_a_variant_not_evaluated_leaves_its_gap_empty_not_zero(tmp_path) -> None:
+    run = build_run(tmp_path, parts=("config", "evaluate"))
+    (run / "eval" / "mix.json").unlink()
+    page = write_report(run)
+    head = summary_of(page)["headline"]
+    assert head["instruct_minus_vanilla_points"] == pytest.approx(22.0)
+    assert head["instruct_minus_mix_points"] is None
+    assert head["instruct_minus_mix_stderr_points"] is None
+    assert "mix" not in head["scores"]
+    assert summary_of(page)["stages"]["evaluate"] == "partial: vanilla, instruct"
+    assert parse(page).sections["evaluation"] == "partial"
+    card = page.read_text("utf-8").split('data-gap="instruct-minus-mix"')[1][:300]
+    assert "not run" in card
+
+
+def test_training_still_running_shows_its_curve_as_in_progress(tmp_path) -> None:
+    run = build_run(tmp_path, parts=("config", "pretrain"))
+    (run / "models" / "instruct" / "_manifest.json").unlink()
+    page = write_report(run)
+    assert summary_of(page)["training"]["instruct"] is None
+    assert summary_of(page)["stages"]["pretrain"] == "partial: vanilla, mix"
+    assert "in progress" in page.read_text("utf-8")
+    assert "loss" in parse(page).figures
+
+
+def test_stderr_lm_eval_could_not_compute_is_missing_not_zero(tmp_path) -> None:
+    run = build_run(tmp_path, parts=("config", "evaluate"))
+    _write_json(run / "eval" / "vanilla.json", _eval_json("vanilla", 0.40, "N/A"))
+    head = summary_of(write_report(run))["headline"]
+    assert head["scores"]["vanilla"] == {"value": 0.4, "stderr": None}
+    assert head["instruct_minus_vanilla_points"] == pytest.approx(22.0)
+    assert head["instruct_minus_vanilla_stderr_points"] is None
+
+
+def test_unreadable_stage_file_is_listed_as_a_problem_not_a_crash(tmp_path) -> None:
+    run = build_run(tmp_path, parts=("config", "synthesize", "evaluate"))
+    (run / "eval" / "instruct.json").write_text("{ half a file", "utf-8")
+    (run / "synth" / "_manifest.json").write_text("not json", "utf-8")
+    page = write_report(run)
+    s = summary_of(page)
+    assert s["headline"]["instruct_minus_vanilla_points"] is None
+    assert s["pipeline"]["synthesize"] is None
+    assert len(s["problems"]) == 2
+    assert "problems" in parse(page).sections
+    assert "instruct.json" in page.read_text("utf-8")
+
+
+def test_missing_run_dir_is_an_input_error(tmp_path) -> None:
+    with pytest.raises(InputError, match="run directory not found"):
+        write_report(tmp_path / "nope")
