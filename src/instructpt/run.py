@@ -221,12 +221,13 @@ def run_pipeline(
     if wanted("pretrain"):
         from instructpt.train.pretrain import PretrainConfig, pretrain
 
-        for variant in MIX_VARIANTS:  # same steps and tokens: the mixes hold equal tokens
+        shared = equal_token_budget(cfg.pretrain, run_dir)
+        for variant in MIX_VARIANTS:
             pcfg = PretrainConfig.model_validate(
                 {
                     "tokens": str(run_dir / "tokens" / variant),
                     "tokenizer": str(run_dir / "tokenizer"),
-                    **cfg.pretrain,
+                    **shared,
                 }
             )
             trained = pretrain(pcfg, run_dir / "models" / variant, overwrite)
@@ -250,19 +251,21 @@ def _mix_variants(
     overwrite: bool,
     say: Callable[[str], None],
 ) -> None:
-    """vanilla, mix and instruct at the same token budget (the paper's comparison)."""
+    """vanilla, mix and instruct, each holding every corpus document once.
+
+    Equal tokens (the paper's comparison) are enforced by pre-training, which
+    trains every variant on the same number of tokens; cutting the mixes to one
+    budget instead would drop documents, and a probe entity whose only text was
+    dropped from one variant could not be answered by that model.
+    """
     from instructpt.mix.stage import MixConfig, mix
 
     base = {"tokenizer": str(run_dir / "tokenizer"), "corpus": str(run_dir / "corpus"), **cfg.mix}
-    # The budget: what every variant can fill. Raw-only vanilla is the smallest
-    # (cooked texts are longer than their raw texts), less a little headroom.
-    full = MixConfig.model_validate({**base, "recipe": "vanilla"})
-    budget = int(mix(full, run_dir / "mix" / "_full", overwrite).stats["tokens"] * 0.97)
     augment_docs = inputs["augment"].read_bytes().count(b"\n")
     corpus_docs = inputs["corpus"].read_bytes().count(b"\n")
     variants = {
         "vanilla": {"recipe": "vanilla"},
-        "mix": {"recipe": "mix", "general": [str(inputs["mixpt"])]},
+        "mix": {"recipe": "mix", "general": [str(inputs["mixpt"])], "keep_all_primary": True},
         "instruct": {
             "recipe": "instruct",
             "cooked": str(run_dir / "cooked"),
@@ -270,13 +273,29 @@ def _mix_variants(
         },
     }
     for name, extra in variants.items():
-        mcfg = MixConfig.model_validate({**base, **extra, "num_tokens": budget})
+        mcfg = MixConfig.model_validate({**base, **extra})
         manifest = mix(mcfg, run_dir / "mix" / name, overwrite)
         st = manifest.stats
         say(
-            f"mix ({name}): {st['tokens']:,} tokens (budget {budget:,}), "
+            f"mix ({name}): {st['tokens']:,} tokens, "
             f"{manifest.num_records:,} records in {run_dir / 'mix' / name}"
         )
+
+
+def equal_token_budget(section: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Pretrain keys giving every variant the same tokens: `epochs` of the largest mix.
+
+    Smaller mixes are repeated a little more; explicit num_steps/num_tokens win.
+    """
+    if section.get("num_steps") or section.get("num_tokens"):
+        return dict(section)
+    largest = max(
+        orjson.loads((run_dir / "tokens" / v / "index.json").read_bytes())["num_tokens"]
+        for v in MIX_VARIANTS
+    )
+    out = {k: v for k, v in section.items() if k != "epochs"}
+    out["num_tokens"] = round(float(section.get("epochs", 1.0)) * largest)
+    return out
 
 
 def _evaluate_variants(

@@ -52,3 +52,21 @@ def test_plan_hits_the_share_in_tokens_and_is_seed_stable():
 def test_plan_without_general_records_is_refused_when_a_share_is_asked():
     with pytest.raises(InputError, match="no general records"):
         plan_mix(_pool("raw", [5]), [], general_share=0.5, num_tokens=None, seed=0)
+
+
+def test_keep_all_primary_never_cuts_the_corpus():
+    from instructpt.mix.recipes import Candidate, plan_mix
+
+    primary = [Candidate(i, f"p{i}", "raw", 10) for i in range(10)]
+    general = [Candidate(100 + i, f"g{i}", "general", 5) for i in range(3)]
+    cut = plan_mix(primary, general, general_share=0.2, num_tokens=None, seed=0)
+    assert cut.stats["tokens_raw"] < 100  # general runs short: the corpus is cut to the share
+    kept = plan_mix(
+        primary, general, general_share=0.2, num_tokens=None, seed=0, keep_all_primary=True
+    )
+    assert kept.stats["tokens_raw"] == 100 and kept.stats["tokens_general"] == 15
+    many = [Candidate(100 + i, f"g{i}", "general", 5) for i in range(40)]
+    capped = plan_mix(
+        primary, many, general_share=0.2, num_tokens=None, seed=0, keep_all_primary=True
+    )
+    assert capped.stats["tokens_raw"] == 100 and capped.stats["tokens_general"] == 25

@@ -62,8 +62,11 @@ COOKED = [
     },
     {
         "id": "city-0001",
-        "text": "User: Please read.\n\n" + RAW_TEXTS["person-0002"] + "\n\n"
-        + RAW_TEXTS["city-0001"] + "\n\nAssistant: Where does Bo Lark live?\nTethorpe",
+        "text": "User: Please read.\n\n"
+        + RAW_TEXTS["person-0002"]
+        + "\n\n"
+        + RAW_TEXTS["city-0001"]
+        + "\n\nAssistant: Where does Bo Lark live?\nTethorpe",
         "source": "instruct",
         "lineage": ["person-0002", "city-0001"],
         "template": ["dlg.003", "chain.001", "qa.004"],
@@ -77,7 +80,7 @@ COOKED = [
         "template": [],
         "template_set": "instructpt-templates/1",
     },
-]  # fmt: skip
+]
 
 
 def _manifest(folder: Path, stage: str, stats: dict, records: list[dict] | None = None) -> None:
@@ -196,10 +199,17 @@ def build_run(root: Path, parts: tuple[str, ...] = PARTS, name: str = "demo") ->
             model_dir = run / "models" / variant
             final = {"vanilla": 4.0, "mix": 3.9, "instruct": 3.1}[variant]
             rows = [
-                {"step": s, "loss": 8.0 - (8.0 - final) * s / 10, "lr": 1e-3, "grad_norm": 1.0,
-                 "tokens": 1024 * s, "tokens_per_s": 2048.0, "elapsed_s": 0.5 * s}
+                {
+                    "step": s,
+                    "loss": 8.0 - (8.0 - final) * s / 10,
+                    "lr": 1e-3,
+                    "grad_norm": 1.0,
+                    "tokens": 1024 * s,
+                    "tokens_per_s": 2048.0,
+                    "elapsed_s": 0.5 * s,
+                }
                 for s in range(1, 11)
-            ]  # fmt: skip
+            ]
             model_dir.mkdir(parents=True)
             (model_dir / "metrics.jsonl").write_text(
                 "".join(json.dumps(r) + "\n" for r in rows), "utf-8"
@@ -283,6 +293,7 @@ def test_headline_is_instruct_minus_vanilla_and_mix_in_points(full) -> None:
         round(100 * math.hypot(0.05, 0.03), 2)
     )
     assert head["scores"]["mix"] == {"value": 0.5, "stderr": 0.04}
+    assert head["chance"] == 0.25
     html = page.read_text("utf-8")
     assert "+22.0 points" in html and "+12.0 points" in html
     assert "62.0%" in html and "40.0%" in html

@@ -114,18 +114,24 @@ def plan_mix(
     general_share: float,
     num_tokens: int | None,
     seed: int,
+    keep_all_primary: bool = False,
 ) -> MixPlan:
     """Choose records so that the output has `num_tokens` (or as many as the pools allow)
     with `general_share` of them from `general`; then shuffle them (seeded).
 
     `general_share` counts tokens. With no budget, the larger pool is cut to
-    the ratio and the smaller one is used whole.
+    the ratio and the smaller one is used whole; with `keep_all_primary`, the
+    primary pool is always whole and general fills up to the share.
     """
     p_avail = sum(c.tokens for c in primary)
     g_avail = sum(c.tokens for c in general)
     if general_share > 0 and not general:
         raise InputError("general_token_share > 0 but no general records were given")
-    if general_share == 0:
+    if keep_all_primary and num_tokens is None:
+        available = p_avail
+        if general_share > 0:
+            available += min(g_avail, round(p_avail * general_share / (1 - general_share)))
+    elif general_share == 0:
         available = p_avail
     else:
         available = min(int(p_avail / (1 - general_share)), int(g_avail / general_share))
@@ -137,6 +143,8 @@ def plan_mix(
     total = available if num_tokens is None else num_tokens
     g_target = round(general_share * total)
     p_target = total - g_target
+    if keep_all_primary and num_tokens is None:
+        p_target, g_target = p_avail, total - p_avail
     chosen = fill(primary, p_target, seed) + (fill(general, g_target, seed) if g_target else [])
     # Output order: a seeded shuffle of everything, so sources interleave evenly.
     chosen.sort(key=lambda c: seeded_rank(seed, "order", c.source, c.id, str(c.key)))

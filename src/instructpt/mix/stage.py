@@ -110,6 +110,12 @@ class MixConfig(StageConfig):
         description="Token budget (BOS/EOS included): give vanilla and instruct the same "
         "value to train them on equal tokens. None: as many as the inputs allow.",
     )
+    keep_all_primary: bool = Field(
+        False,
+        description="mix/domain with no num_tokens: keep every corpus record and add general "
+        "records up to general_token_share (fewer if they run short) instead of cutting the "
+        "corpus to the share.",
+    )
     seed: int = Field(0, description="Seed of augmentation choice, budget filling and order.")
     num_shards: int = Field(8, ge=1, le=100_000, description="Output shards.")
     write_parquet: bool = Field(True, description="Also write parquet/shard-*.parquet.")
@@ -316,6 +322,7 @@ def mix(cfg: MixConfig, out_dir: Path, overwrite: bool = False) -> Manifest:
         general_share=cfg.resolved_general_share,
         num_tokens=cfg.num_tokens,
         seed=cfg.seed,
+        keep_all_primary=cfg.keep_all_primary,
     )
     if not plan.keys:
         raise InputError(f"mix selected no records from {cfg.corpus}; is the corpus empty?")

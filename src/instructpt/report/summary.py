@@ -76,6 +76,8 @@ def headline(facts: RunFacts) -> dict[str, Any] | None:
             "metric": metric,
             "num_fewshot": shots,
             "scores": scores,
+            # guessing's accuracy on a multiple-choice task (None when unknown)
+            "chance": facts.chance.get(task) if metric in ("acc", "acc_norm") else None,
         }
         for other in ("vanilla", "mix"):
             gap, err = _gap(scores.get("instruct"), scores.get(other))
