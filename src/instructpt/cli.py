@@ -497,17 +497,32 @@ def evaluate(config_path: Path | None, run_dir: Path, variant: str, **flags: Any
 Examples:
   instructpt run                         # the demo, into runs/demo/
   instructpt run --config configs/demo.yaml --name demo2
+  instructpt run --quick                 # toy sizes into runs/quick/ (a few minutes)
   instructpt run --overwrite             # start over"""
 )
 @CONFIG_OPTION
 @click.option("--name", default=None, help="Run name (runs/<name>/); overrides the config.")
 @click.option("--runs-root", default=None, help="Folder holding run directories.")
 @OVERWRITE_OPTION
-def run(config_path: Path | None, name: str | None, runs_root: str | None, overwrite: bool) -> None:
+@click.option(
+    "--quick", is_flag=True, help="Toy sizes (runs/quick/): the whole loop in a few minutes."
+)
+def run(
+    config_path: Path | None,
+    name: str | None,
+    runs_root: str | None,
+    overwrite: bool,
+    quick: bool,
+) -> None:
     """Run the whole pipeline; with no arguments, the demo into runs/demo/."""
+    from instructpt.config import QUICK_RUN, merge_values
     from instructpt.run import run_pipeline
 
-    cfg = load_config(RunConfig, config_path, {"name": name, "runs_root": runs_root})
+    values = read_yaml_mapping(config_path) if config_path is not None else {}
+    if quick:
+        values = merge_values(QUICK_RUN, values)
+    where = f"{config_path} (or its command-line overrides)" if config_path else "--quick"
+    cfg = build_config(RunConfig, values, {"name": name, "runs_root": runs_root}, where)
     report = run_pipeline(cfg, overwrite, echo=click.echo)
     click.echo(f"done: {report.run_dir}")
 

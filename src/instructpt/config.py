@@ -172,14 +172,14 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
-def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+def merge_values(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     """Overrides win key by key; nested sections merge instead of replacing each other."""
     merged = dict(base)
     for key, value in overrides.items():
         if value is None:
             continue
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_values(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -192,7 +192,7 @@ def build_config(
     where: str = "command-line flags",
 ) -> C:
     """Validate `values` (from a file) updated by non-None `overrides` (from flags)."""
-    merged = _merge(values or {}, overrides or {})
+    merged = merge_values(values or {}, overrides or {})
     try:
         return model.model_validate(merged)
     except ValidationError as err:
@@ -238,6 +238,21 @@ DEMO_PRETRAIN: dict[str, Any] = {
 }
 #: The demo's evaluation: the world knowledge probe, multiple choice by log-likelihood.
 DEMO_EVALUATE: dict[str, Any] = {"tasks": ["world_probe_mc"], "batch_size": 32}
+
+
+#: `instructpt run --quick`: the whole loop at toy size (a few minutes on 2 CPU cores);
+#: a config file and flags still override these.
+QUICK_RUN: dict[str, Any] = {
+    "name": "quick",
+    "world": {
+        "num_people": 120, "num_cities": 12, "num_companies": 12,
+        "num_universities": 6, "num_countries": 4,
+    },
+    "synthesizer": {"max_seconds": 40, "num_eval_texts": 20},
+    "synthesize": {"max_new_tokens": 120, "num_rounds": 2},
+    "pretrain": {**DEMO_PRETRAIN, "epochs": 6},
+    "evaluate": dict(DEMO_EVALUATE),
+}  # fmt: skip
 
 
 class RunConfig(BaseModel):

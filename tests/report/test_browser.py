@@ -36,18 +36,25 @@ VANILLA_BARS = (0x7B, 0x87, 0x94)  # evaluation bars (and tiny legend swatches)
 RAW_TOKENS = (0x9A, 0xA5, 0xB1)  # token-mix bars
 MIN_AREA_PX = 10_000
 
-pytestmark = [pytest.mark.slow, pytest.mark.ci]
-
 
 def find_browser() -> str | None:
     return next((path for b in BROWSERS if (path := shutil.which(b))), None)
 
 
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.ci,
+    pytest.mark.skipif(
+        find_browser() is None,
+        reason="no Chromium on PATH (Debian/Ubuntu: apt-get install chromium)",
+    ),
+]
+
+
 def load(page: Path, tmp: Path) -> tuple[list[str], str, Path]:
     """Console messages, dumped DOM and screenshot of `page` in headless Chromium."""
     browser = find_browser()
-    if browser is None:
-        pytest.skip("no Chromium on PATH: apt-get install chromium (the browser test needs it)")
+    assert browser is not None
     shot = tmp / "shot.png"
     proc = subprocess.run(
         [

@@ -329,6 +329,7 @@ def test_pipeline_numbers_come_from_the_stage_stats(full) -> None:
         "71.4%",  # documents augmented
         "mc_answer_not_in_options",  # a cook drop reason
         "4.000",  # vanilla's last loss
+        "The variants hold equal tokens (within 0.00%).",
     ):
         assert shown in html, shown
 
@@ -476,3 +477,12 @@ def test_unreadable_stage_file_is_listed_as_a_problem_not_a_crash(tmp_path) -> N
 def test_missing_run_dir_is_an_input_error(tmp_path) -> None:
     with pytest.raises(InputError, match="run directory not found"):
         write_report(tmp_path / "nope")
+
+
+def test_unequal_token_budgets_are_called_out(tmp_path) -> None:
+    run = build_run(tmp_path, parts=("config", "mix"))
+    stats = json.loads((run / "mix" / "instruct" / "_manifest.json").read_text("utf-8"))
+    stats["stats"]["tokens"] = 7500  # 25% more than vanilla's 6000
+    (run / "mix" / "instruct" / "_manifest.json").write_text(json.dumps(stats), "utf-8")
+    html = write_report(run).read_text("utf-8")
+    assert "differ by up to 20.0%: this comparison is not at equal tokens" in html

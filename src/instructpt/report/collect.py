@@ -124,7 +124,9 @@ def collect(run_dir: Path) -> RunFacts:
             variants |= {
                 p.name
                 for p in (run_dir / folder).iterdir()
-                if p.is_dir() and (p / MANIFEST_NAME).is_file() and not p.name.startswith("_")
+                if p.is_dir()
+                and not p.name.startswith("_")
+                and ((p / MANIFEST_NAME).is_file() or (p / "metrics.jsonl").is_file())
             }
     eval_dir = run_dir / "eval"
     if eval_dir.is_dir():

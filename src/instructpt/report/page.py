@@ -20,6 +20,9 @@ from instructpt.report.collect import CORPORA, METRIC_ORDER, PROBE_METRICS, VARI
 from instructpt.report.summary import headline, tokens_by_source
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+#: Largest spread of token counts between variants still called equal (the mix
+#: stage fills a budget to within a record's tokens).
+EQUAL_TOKENS_TOLERANCE = 0.01
 #: Longest text shown per example pane; the rest is counted, not shown.
 MAX_EXAMPLE_CHARS = 2500
 
@@ -62,7 +65,9 @@ pre { white-space: pre-wrap; word-break: break-word; background: var(--bg);
   border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; margin: 0 0 8px;
   font: 12.5px/1.45 ui-monospace, "DejaVu Sans Mono", monospace; max-height: 460px;
   overflow: auto; }
+pre.whole { max-height: none; }
 ul.problems { color: var(--warn); }
+@media print { pre { max-height: none; } section { break-inside: avoid-page; } }
 """
 
 
@@ -124,6 +129,10 @@ class Html:
 
 def not_run(what: str) -> str:
     return f'<p class="not-run">not run: {esc(what)}</p>'
+
+
+def not_run_cell(what: str) -> str:
+    return f'<span class="not-run">not run: {esc(what)}</span>'
 
 
 def figure(svg: str, name: str, caption: str, small: bool = False) -> str:
@@ -234,7 +243,7 @@ def _headline(facts: RunFacts) -> str:
         ev = facts.evaluate.get(variant) or {}
         res = (ev.get("tasks") or {}).get(task) or {}
         if score is None:
-            rows.append((variant_label(variant, order), Html(not_run("no score")), "", ""))
+            rows.append((variant_label(variant, order), Html(not_run_cell("no score")), "", ""))
             continue
         rows.append(
             (
@@ -293,7 +302,7 @@ def _documents(facts: RunFacts) -> str:
     for corpus in CORPORA:
         st = facts.ingest.get(corpus)
         if st is None:
-            rows.append((corpus, Html(not_run("ingest")), "", ""))
+            rows.append((corpus, Html(not_run_cell("ingest")), "", ""))
             continue
         skipped = st.get("skipped") or {}
         reasons = ", ".join(f"{k} {v:,}" for k, v in sorted(skipped.items())) or "none"
@@ -403,7 +412,7 @@ def _mix(facts: RunFacts) -> str:
         tok = facts.tokenize.get(variant)
         if st is None:
             if variant in VARIANTS:
-                rows.append((variant_label(variant, order), Html(not_run("mix"))))
+                rows.append((variant_label(variant, order), Html(not_run_cell("mix"))))
             continue
         by = tokens_by_source(st)
         rows.append(
@@ -437,9 +446,23 @@ def _mix(facts: RunFacts) -> str:
             figures.token_mix({v: tokens_by_source(s) for v, s in present.items()}),
             "mix",
             "Tokens of each variant by source: raw text, cooked instruction-augmented text, "
-            "general instruction data. The variants hold (almost) equal tokens.",
+            "general instruction data. " + _budget_note(present),
         )
     return out
+
+
+def _budget_note(mix: dict[str, dict[str, Any]]) -> str:
+    """Whether the variants' token counts are equal, as the comparison needs (DESIGN.md)."""
+    tokens = [st["tokens"] for st in mix.values() if _is_number(st.get("tokens"))]
+    if len(tokens) < 2 or max(tokens) <= 0:
+        return ""
+    spread = (max(tokens) - min(tokens)) / max(tokens)
+    if spread <= EQUAL_TOKENS_TOLERANCE:
+        return f"The variants hold equal tokens (within {spread:.2%})."
+    return (
+        f"The variants' token counts differ by up to {spread:.1%}: this comparison is not at "
+        "equal tokens."
+    )
 
 
 def _training(facts: RunFacts) -> str:
@@ -453,7 +476,7 @@ def _training(facts: RunFacts) -> str:
                 partial += "_manifest.json yet</span>"
                 rows.append((variant_label(variant, order), Html(partial)))
             elif variant in VARIANTS:
-                rows.append((variant_label(variant, order), Html(not_run("pretrain"))))
+                rows.append((variant_label(variant, order), Html(not_run_cell("pretrain"))))
             continue
         rows.append(
             (
@@ -519,7 +542,7 @@ def _evaluation(facts: RunFacts) -> str:
             res = ev["tasks"].get(task) if ev else None
             if res is None:
                 if variant in VARIANTS:
-                    rows.append((variant_label(variant, order), Html(not_run("evaluate"))))
+                    rows.append((variant_label(variant, order), Html(not_run_cell("evaluate"))))
                 continue
             cells = []
             for m in metrics:
@@ -617,6 +640,6 @@ def _config(facts: RunFacts) -> str:
     body = (
         '<p class="muted">The resolved run config (<code>config.yaml</code>), as written '
         "before work started.</p>"
-        f"<pre>{esc(facts.config_text)}</pre>"
+        f'<pre class="whole">{esc(facts.config_text)}</pre>'
     )
     return section("config", "Config", "done", body)
