@@ -494,6 +494,19 @@ def evaluate(config_path: Path | None, run_dir: Path, variant: str, **flags: Any
 
 @main.command(
     epilog="""\b
+Example:
+  instructpt report --run-dir runs/demo     # -> runs/demo/report/report.html"""
+)
+@RUN_DIR_OPTION
+def report(run_dir: Path) -> None:
+    """Write report.html + summary.json for a run (offline page; stages not run say so)."""
+    from instructpt.report import write_report
+
+    click.echo(f"report: {write_report(run_dir).resolve()}")
+
+
+@main.command(
+    epilog="""\b
 Examples:
   instructpt run                         # the demo, into runs/demo/
   instructpt run --config configs/demo.yaml --name demo2

@@ -225,6 +225,7 @@ RUN_STAGES = (
     "tokenize",
     "pretrain",
     "evaluate",
+    "report",
 )
 
 
@@ -267,7 +268,7 @@ class RunConfig(BaseModel):
     name: str = Field("demo", pattern=r"^[A-Za-z0-9._-]+$", description="Run name: runs/<name>/.")
     runs_root: str = Field("runs", description="Folder holding run directories.")
     until: Literal[RUN_STAGES] = Field(  # type: ignore[valid-type]
-        "evaluate", description="Last stage to run (the rest are listed as not run)."
+        "report", description="Last stage to run (the rest are listed as not run)."
     )
     world: WorldConfig = Field(default_factory=WorldConfig)  # type: ignore[arg-type]
     ingest: dict[str, Any] = Field(default_factory=dict, description="IngestConfig keys.")

@@ -40,7 +40,7 @@ from instructpt.world import build_world, write_world
 from instructpt.world.write import DOCUMENTS_FILE, ENTITIES_FILE, QA_FILE
 
 #: Stages of DESIGN.md not built yet; `run` says so instead of faking them.
-PENDING_STAGES = ("report",)
+PENDING_STAGES: tuple[str, ...] = ()
 MIX_VARIANTS = ("vanilla", "mix", "instruct")
 
 
@@ -237,10 +237,16 @@ def run_pipeline(
     if wanted("evaluate"):
         _evaluate_variants(cfg, run_dir, overwrite, say)
 
+    do_report = wanted("report")  # last: it reads summary.json and every stage's outputs
     not_run = [s for s in RUN_STAGES if s not in ran] + list(PENDING_STAGES)
-    say("not run (no output is claimed for them): " + ", ".join(not_run))
+    if not_run:
+        say("not run (no output is claimed for them): " + ", ".join(not_run))
     summary = {"run_dir": str(run_dir), "stages_run": ran, "not_run": not_run}
     atomic_write_bytes(run_dir / "summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    if do_report:
+        from instructpt.report import write_report
+
+        say(f"report: {write_report(run_dir).resolve()}")
     return report
 
 

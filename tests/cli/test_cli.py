@@ -67,7 +67,7 @@ evaluate: {tasks: [world_probe_mc], limit: 20}
 """
 
 
-def test_run_goes_from_world_to_evaluated_equal_token_models_and_says_what_it_did_not_run(
+def test_run_goes_from_world_to_the_report_with_equal_token_models(
     tmp_path,
 ):
     (tmp_path / "tiny.yaml").write_text(TINY_RUN)
@@ -76,10 +76,12 @@ def test_run_goes_from_world_to_evaluated_equal_token_models_and_says_what_it_di
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stages_run"] == [
         "world", "ingest", "train-synthesizer", "synthesize", "cook", "tokenizer", "mix",
-        "tokenize", "pretrain", "evaluate",
+        "tokenize", "pretrain", "evaluate", "report",
     ]  # fmt: skip
-    assert summary["not_run"] == ["report"]
-    assert "not run" in res.stdout and "report" in res.stdout
+    assert summary["not_run"] == [] and "not run" not in res.stdout
+    page = run_dir / "report" / "report.html"
+    assert f"report: {page.resolve()}" in res.stdout
+    assert "world_probe_mc" in page.read_text()
     # the pre-training corpus holds augment + probe texts; only augment texts are synthesized
     groups = {
         json.loads(line)["id"]: json.loads(line)["meta"]["group"]

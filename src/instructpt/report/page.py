@@ -460,8 +460,8 @@ def _budget_note(mix: dict[str, dict[str, Any]]) -> str:
     if spread <= EQUAL_TOKENS_TOLERANCE:
         return f"The variants hold equal tokens (within {spread:.2%})."
     return (
-        f"The variants' token counts differ by up to {spread:.1%}: this comparison is not at "
-        "equal tokens."
+        f"The mixes differ in size by up to {spread:.1%} of their tokens: the variants are not "
+        "compared on equal data (training tokens may still be equal, see Training)."
     )
 
 
