@@ -144,6 +144,7 @@ def test_config_rejects_no_data_and_bad_pair_ranges():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # ~5 min of training by design, then synthesis; more on a busy machine
 def test_demo_synthesizer_reaches_the_quality_targets_and_serves_the_synthesize_stage(
     tmp_path: Path,
 ):
