@@ -472,7 +472,7 @@ def evaluate(config_path: Path | None, run_dir: Path, variant: str, **flags: Any
     to <run-dir>/eval/<variant>.json.
     """
     from instructpt.evaluate import evaluate as run_evaluate
-    from instructpt.evaluate import write_probe_tasks
+    from instructpt.evaluate import result_lines, write_probe_tasks
 
     defaults: dict[str, Any] = {"model": str(run_dir / "models" / variant / "model")}
     if (run_dir / "world").is_dir():
@@ -481,14 +481,8 @@ def evaluate(config_path: Path | None, run_dir: Path, variant: str, **flags: Any
         defaults.update(tasks=["world_probe"], include_path=[str(tasks_dir)])
     cfg = _load_with_run_defaults(EvaluateConfig, config_path, defaults, flags)
     out = run_dir / "eval" / f"{variant}.json"
-    result = run_evaluate(cfg, out)
-    for task, res in sorted(result["results"].items()):
-        shown = ", ".join(
-            f"{k} {v:.3f} ± {res['stderr'].get(k) or 0:.3f}"
-            for k, v in res["metrics"].items()
-            if isinstance(v, float)
-        )
-        click.echo(f"{task} ({res.get('num_fewshot')}-shot): {shown}")
+    for line in result_lines(run_evaluate(cfg, out)):
+        click.echo(line)
     click.echo(f"written: {out}")
 
 

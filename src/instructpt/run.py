@@ -308,7 +308,7 @@ def _evaluate_variants(
     cfg: RunConfig, run_dir: Path, overwrite: bool, say: Callable[[str], None]
 ) -> None:
     """Each variant's model on the world probe (tasks written from the world, offline)."""
-    from instructpt.evaluate import EvaluateConfig, evaluate, write_probe_tasks
+    from instructpt.evaluate import EvaluateConfig, evaluate, result_lines, write_probe_tasks
 
     tasks_dir = run_dir / "eval" / "tasks"
     write_probe_tasks(run_dir / "world", tasks_dir, seed=cfg.world.seed)
@@ -321,13 +321,8 @@ def _evaluate_variants(
         result = _reusable_eval(out, ecfg, model_dir) if not overwrite else None
         if result is None:
             result = evaluate(ecfg, out)
-        for task, res in sorted(result["results"].items()):
-            shown = ", ".join(
-                f"{k} {v:.3f} ± {res['stderr'].get(k) or 0:.3f}"
-                for k, v in res["metrics"].items()
-                if isinstance(v, float)
-            )
-            say(f"evaluate ({variant}): {task}, {res.get('num_fewshot')}-shot: {shown}")
+        for line in result_lines(result):
+            say(f"evaluate ({variant}): {line}")
 
 
 def _reusable_eval(out: Path, cfg: Any, model_dir: Path) -> dict[str, Any] | None:

@@ -9,7 +9,13 @@ runs any lm-eval tasks (and the `paper` preset) through lm-eval's Python API.
 lm-eval itself is imported only when `evaluate` runs.
 """
 
-from instructpt.evaluate.harness import PRESETS, EvaluateConfig, evaluate, plan_runs
+from instructpt.evaluate.harness import (
+    PRESETS,
+    EvaluateConfig,
+    evaluate,
+    plan_runs,
+    result_lines,
+)
 from instructpt.evaluate.probe import GEN_TASK, MC_TASK, PROBE_TAG, write_probe_tasks
 
 __all__ = [
@@ -20,5 +26,6 @@ __all__ = [
     "EvaluateConfig",
     "evaluate",
     "plan_runs",
+    "result_lines",
     "write_probe_tasks",
 ]

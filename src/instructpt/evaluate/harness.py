@@ -477,3 +477,16 @@ def evaluate(cfg: EvaluateConfig, out_path: Path) -> dict[str, Any]:
     text = json.dumps(report, indent=2, ensure_ascii=False, default=_jsonable)
     atomic_write_text(Path(out_path), text + "\n")
     return json.loads(text)
+
+
+def result_lines(result: dict[str, Any]) -> list[str]:
+    """One line per task of an `evaluate` result: metrics with their stderr and the shots."""
+    lines = []
+    for task, res in sorted(result["results"].items()):
+        shown = ", ".join(
+            f"{k} {v:.3f} ± {res['stderr'].get(k) or 0:.3f}"
+            for k, v in res["metrics"].items()
+            if isinstance(v, float)
+        )
+        lines.append(f"{task}, {res.get('num_fewshot')}-shot: {shown}")
+    return lines

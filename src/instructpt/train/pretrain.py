@@ -173,16 +173,6 @@ class PretrainResult:
         ]
 
 
-def resolve_device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} asked for, but torch sees no CUDA device")
-    return device
-
-
 def plan_steps(cfg: PretrainConfig, num_sequences: int, seq_len: int, world_size: int) -> int:
     """Optimizer steps from num_steps, num_tokens or epochs (in that order)."""
     per_step = cfg.micro_batch_size * cfg.grad_accum * world_size
@@ -264,6 +254,7 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
     import torch
 
     from instructpt.pack.reader import PackedTokens
+    from instructpt.synth.engines.hf import resolve_device
     from instructpt.train import distributed as D
     from instructpt.train.loop import LoopConfig, train_loop
     from instructpt.train.presets import build_model, count_parameters, flops_per_token

@@ -22,6 +22,10 @@ def resolve_device(device: str) -> str:
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        from instructpt.errors import InputError
+
+        raise InputError(f"device {device!r} asked for, but torch sees no CUDA device")
     return device
 
 
