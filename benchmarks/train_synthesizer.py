@@ -18,8 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from instructpt.config import WorldConfig
-from instructpt.run import generate_world
 from instructpt.train.synthesizer import TrainSynthesizerConfig, train_synthesizer
 
 YIELD_TARGET, CORRECT_TARGET = 0.90, 0.70
@@ -30,10 +28,18 @@ def main() -> None:
     parser.add_argument("--epochs", default="12", help="comma-separated epoch budgets")
     parser.add_argument("--work", type=Path, default=None, help="keep outputs here")
     parser.add_argument("--overrides", default="{}", help="JSON of extra config fields")
+    parser.add_argument(
+        "--world", type=Path, default=None, help="an existing world dir (default: generate one)"
+    )
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-train-synth-"))
-    world = work / "world"
-    generate_world(WorldConfig(), world)
+    world = args.world
+    if world is None:
+        from instructpt.config import WorldConfig
+        from instructpt.run import generate_world
+
+        world = work / "world"
+        generate_world(WorldConfig(), world)
     extra = json.loads(args.overrides)
     rows = []
     for epochs in [int(e) for e in args.epochs.split(",")]:

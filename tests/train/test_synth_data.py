@@ -14,6 +14,7 @@ from instructpt.train.synth_data import (
     TokenizedExample,
     WorldEntity,
     collate,
+    copy_task_packs,
     load_world,
     pack_examples,
     rows_to_records,
@@ -285,3 +286,18 @@ def test_renaming_a_person_changes_every_mention_in_text_and_pairs_alike():
         )
     again = world_to_records([entity], num_pairs=(3, 3), kinds=["open"], seed=0, rename_people=True)
     assert list(again) == [renamed]  # seeded
+
+
+def test_copy_task_packs_label_only_the_predictable_copy_tokens() -> None:
+    packs = copy_task_packs(range(10, 20), num=3, seq_len=64, seed=0, span=(3, 5))
+    assert packs == copy_task_packs(range(10, 20), num=3, seq_len=64, seed=0, span=(3, 5))
+    for pack in packs:
+        ids, labels = pack.input_ids, pack.labels
+        assert 0 < len(ids) <= 64 and len(ids) == len(labels)
+        at = 0
+        while at < len(ids):  # walk span + copy blocks: [a1..ak, a1..ak]
+            k = next(n for n in range(3, 6) if ids[at : at + n] == ids[at + n : at + 2 * n])
+            assert labels[at : at + k + 1] == (IGNORE_INDEX,) * (k + 1)
+            assert labels[at + k + 1 : at + 2 * k] == ids[at + 1 : at + k]
+            assert all(10 <= t < 20 for t in ids[at : at + k])
+            at += 2 * k

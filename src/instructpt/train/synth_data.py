@@ -392,6 +392,38 @@ def _join(source: str, members: Sequence[TokenizedExample]) -> PackedSequence:
     return PackedSequence(source, ids, labels, len(members))
 
 
+def copy_task_packs(
+    token_pool: Sequence[int], num: int, seq_len: int, seed: int, span: tuple[int, int] = (4, 48)
+) -> list[PackedSequence]:
+    """Synthetic induction sequences: random token spans each followed by a copy of itself.
+
+    Why: a synthesizer must copy names and values out of its context, and a
+    freshly initialised small model trained on a few thousand QA examples does
+    not form the attention circuit for it (induction heads: find the earlier
+    occurrence of the current token, predict what followed it). Pure copy data
+    forms that circuit in a few hundred steps (Olsson et al. 2022). Spans draw
+    uniformly from `token_pool` (the ids seen in the training texts), so rare
+    name pieces get trained as often as common words; the loss is on the
+    copies only, from their second token (the first is not predictable).
+    """
+    rng = seeded_rng("copy-task", seed)
+    pool = list(token_pool)
+    low, high = span
+    packs = []
+    for _ in range(num):
+        ids: list[int] = []
+        labels: list[int] = []
+        while True:
+            k = rng.randint(low, high)
+            if len(ids) + 2 * k > seq_len:
+                break
+            chunk = [rng.choice(pool) for _ in range(k)]
+            ids += chunk + chunk
+            labels += [IGNORE_INDEX] * (k + 1) + chunk[1:]
+        packs.append(PackedSequence("copy-task", tuple(ids), tuple(labels), 1))
+    return packs
+
+
 def collate(packs: Sequence[PackedSequence], pad_id: int) -> dict[str, Any]:
     """Right-pad a batch of packs to its longest: pads get mask 0 and label -100."""
     import torch

@@ -72,6 +72,7 @@ from instructpt.train.synth_data import (
     Record,
     WorldEntity,
     collate,
+    copy_task_packs,
     load_world,
     pack_examples,
     rows_to_records,
@@ -156,6 +157,16 @@ class TrainSynthesizerConfig(BaseModel):
         description=(
             "Share of the first steps with loss on all tokens (context too), a stand-in for "
             "pre-training a fresh model; None: 0.3 for a fresh model, 0 for a base_model."
+        ),
+    )
+    copy_phase_ratio: float = Field(
+        0.0,
+        ge=0,
+        le=2,
+        description=(
+            "Extra steps of synthetic copy sequences first, as a share of the data's steps "
+            "(meant to form the attention circuit that copies names and values out of the "
+            "context; measured in benchmarks/RESULTS.md: it did not help the demo model, so 0)."
         ),
     )
     warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps of linear warmup.")
@@ -474,8 +485,16 @@ def train_synthesizer(
     if lm_ratio is None:
         lm_ratio = 0.3 if cfg.base_model is None else 0.0
     lm_micro_batches = int(num_steps * lm_ratio) * cfg.grad_accum
+    copy_steps = int(num_steps * cfg.copy_phase_ratio)
+    copy_packs: list[Any] = []
+    if copy_steps:
+        pool = sorted({t for p in packs for t in p.input_ids})
+        copy_packs = copy_task_packs(pool, copy_steps * per_step, cfg.seq_len, cfg.seed)
+    num_steps += copy_steps
 
     def micro_batches() -> Iterator[dict[str, Any]]:
+        for i in range(0, len(copy_packs), cfg.batch_size):
+            yield collate(copy_packs[i : i + cfg.batch_size], tokenizer.pad_token_id)
         for n, i in enumerate(range(0, len(packs) - cfg.batch_size + 1, cfg.batch_size)):
             batch = collate(packs[i : i + cfg.batch_size], tokenizer.pad_token_id)
             if n < lm_micro_batches:
@@ -533,6 +552,7 @@ def train_synthesizer(
             "steps": loop.steps,
             "planned_steps": num_steps,
             "lm_phase_steps": lm_micro_batches // cfg.grad_accum,
+            "copy_phase_steps": copy_steps,
             "stopped_early": loop.stopped_early,
             "tokens": loop.tokens,
             "tokens_per_s": loop.tokens_per_s,
