@@ -13,6 +13,7 @@ deterministic, which every stage promises.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -49,8 +50,16 @@ def run_map_stage(
     overwrite: bool = False,
     progress: bool = True,
     compression_level: int = 3,
+    num_workers: int = 1,
 ) -> tuple[Manifest, bool]:
-    """Apply `fn` to every shard of `in_dir`; returns (manifest, already_done)."""
+    """Apply `fn` to every shard of `in_dir`; returns (manifest, already_done).
+
+    With `num_workers > 1` the shards not yet done are mapped in a spawn pool,
+    one shard per task (`fn` must then be picklable: a module-level function
+    or a `functools.partial` of one). Results come back in shard order and the
+    done markers are written in that order, so the output bytes, markers and
+    manifest never depend on the worker count.
+    """
     source = require_manifest(in_dir, input_stage)
     opened = open_stage_dir(out_dir, stage, cfg, manifest_fingerprint(source), overwrite)
     if opened.done is not None:
@@ -67,40 +76,34 @@ def run_map_stage(
         disable=None if progress else True,
         file=sys.stderr,
     ) as bar:
+        pending: list[ShardInfo] = []
+        finished: dict[str, dict[str, Any]] = {}
         for shard in source.shards:
             marker = done_dir / f"{shard.file}.json"
-            target = out_dir / shard.file
-            if marker.is_file() and target.is_file():
-                info = orjson.loads(marker.read_bytes())
+            if marker.is_file() and (out_dir / shard.file).is_file():
+                finished[shard.file] = orjson.loads(marker.read_bytes())
+                bar.update(shard.records)
             else:
-                stats: Counter[str] = Counter()
-
-                def counted(records: Iterator[dict[str, Any]], stats: Counter[str] = stats) -> Any:
-                    for record in records:
-                        stats["read"] += 1
-                        if stats["read"] & 255 == 0:
-                            bar.update(256)
-                        yield record
-
-                count, sha = write_shard(
-                    target, fn(counted(read_shard(in_dir / shard.file)), stats), compression_level
+                pending.append(shard)
+        if num_workers > 1 and len(pending) > 1:
+            tasks = [
+                (fn, in_dir / s.file, out_dir / s.file, compression_level, None) for s in pending
+            ]
+            ctx = multiprocessing.get_context("spawn")
+            with ctx.Pool(min(num_workers, len(pending))) as pool:
+                for shard, info in zip(pending, pool.imap(_map_shard_task, tasks), strict=True):
+                    atomic_write_bytes(done_dir / f"{shard.file}.json", orjson.dumps(info))
+                    finished[shard.file] = info
+                    bar.update(shard.records)
+        else:
+            for shard in pending:
+                info = _map_shard(
+                    fn, in_dir / shard.file, out_dir / shard.file, compression_level, bar.update
                 )
-                bar.update(stats["read"] & 255)
-                stats["written"] = count
-                info = {
-                    "shard": {
-                        "file": shard.file,
-                        "records": count,
-                        "sha256": sha,
-                        "bytes": target.stat().st_size,
-                    },
-                    "stats": dict(stats),
-                }
-                atomic_write_bytes(marker, orjson.dumps(info))
-                infos.append(ShardInfo(**info["shard"]))
-                totals.update(info["stats"])
-                continue
-            bar.update(shard.records)
+                atomic_write_bytes(done_dir / f"{shard.file}.json", orjson.dumps(info))
+                finished[shard.file] = info
+        for shard in source.shards:
+            info = finished[shard.file]
             infos.append(ShardInfo(**info["shard"]))
             totals.update(info["stats"])
     manifest = Manifest(
@@ -113,3 +116,42 @@ def run_map_stage(
     )
     opened.finish(manifest)
     return manifest, False
+
+
+def _map_shard(
+    fn: StageFn,
+    source: Path,
+    target: Path,
+    compression_level: int,
+    tick: Callable[[int], Any] | None,
+) -> dict[str, Any]:
+    """Map one shard file to its output shard; returns the done-marker content."""
+    stats: Counter[str] = Counter()
+
+    def counted(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for record in records:
+            stats["read"] += 1
+            if tick is not None and stats["read"] & 255 == 0:
+                tick(256)
+            yield record
+
+    count, sha = write_shard(target, fn(counted(read_shard(source)), stats), compression_level)
+    if tick is not None:
+        tick(stats["read"] & 255)
+    stats["written"] = count
+    return {
+        "shard": {
+            "file": target.name,
+            "records": count,
+            "sha256": sha,
+            "bytes": target.stat().st_size,
+        },
+        "stats": dict(stats),
+    }
+
+
+def _map_shard_task(
+    task: tuple[StageFn, Path, Path, int, Callable[[int], Any] | None],
+) -> dict[str, Any]:
+    """`_map_shard` for a pool worker (one picklable argument)."""
+    return _map_shard(*task)
