@@ -28,6 +28,8 @@ from instructpt.config import (
 from instructpt.cook.config import CookConfig
 from instructpt.errors import InstructptError
 from instructpt.evaluate.harness import EvaluateConfig
+from instructpt.filter import FilterConfig
+from instructpt.mine import MineConfig
 from instructpt.mix.stage import MixConfig
 from instructpt.pack.tokenize import TokenizeConfig
 from instructpt.pack.tokenizer import TokenizerTrainConfig
@@ -207,12 +209,14 @@ Examples:
   vllm serve instruction-pretrain/instruction-synthesizer --port 8000 &
   instructpt synthesize --run-dir runs/mine --engine openai \\
       --model instruction-pretrain/instruction-synthesizer \\
-      --openai-base-urls http://127.0.0.1:8000/v1 --openai-concurrency 64"""
+      --openai-base-urls http://127.0.0.1:8000/v1 --openai-concurrency 64
+  # no model: the pattern miner (options: `instructpt mine`, or `miner:` in --config)
+  instructpt synthesize --run-dir runs/mine --engine miner"""
 )
 @CONFIG_OPTION
 @RUN_DIR_OPTION
 @OVERWRITE_OPTION
-@config_options(SynthesizeConfig)
+@config_options(SynthesizeConfig, skip=("miner",))
 def synthesize(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
     """Write instruction-response pairs for every document (resumable, replay-cached).
 
@@ -237,6 +241,58 @@ def synthesize(config_path: Path | None, run_dir: Path, overwrite: bool, **flags
 @main.command(
     epilog="""\b
 Examples:
+  instructpt mine --run-dir runs/web
+  instructpt mine --run-dir runs/web --families fact --families nli --max-pairs 4
+  zstdcat runs/web/synth/shard-00000.jsonl.zst | head -c 1500"""
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@config_options(MineConfig)
+def mine(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
+    """Mine reading-comprehension pairs from every document with patterns, no model.
+
+    Reads <run-dir>/corpus (from `ingest`), writes Synthesis records to <run-dir>/synth,
+    exactly like `synthesize`, on all cores (--num-workers). Task families (AdaptLLM):
+    title, summarize, word_to_text, nli, cause_effect, paraphrase, completion, fact.
+    """
+    from instructpt.mine import mine as run_mine
+
+    cfg = load_config(MineConfig, config_path, given(flags, MineConfig))
+    for line in run_mine(cfg, run_dir / "corpus", run_dir / "synth", overwrite).summary_lines():
+        click.echo(line)
+
+
+@main.command(
+    name="filter",
+    epilog="""\b
+Examples:
+  instructpt filter --run-dir runs/web
+  # decontaminate against local files and lm-eval tasks (hub needed for hub tasks)
+  instructpt filter --run-dir runs/web --eval-files data/test.jsonl --eval-tasks piqa
+  instructpt cook --run-dir runs/web --input filtered""",
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@config_options(FilterConfig)
+def filter_(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
+    """Drop ungrounded, malformed, duplicate and contaminated pairs (counted by reason).
+
+    Reads <run-dir>/synth (from `synthesize` or `mine`), writes <run-dir>/filtered with
+    the same records, fewer pairs; cook it with `instructpt cook --input filtered`.
+    """
+    from instructpt.filter import filter_pairs
+
+    cfg = load_config(FilterConfig, config_path, given(flags, FilterConfig))
+    result = filter_pairs(cfg, run_dir / "synth", run_dir / "filtered", overwrite)
+    for line in result.summary_lines():
+        click.echo(line)
+
+
+@main.command(
+    epilog="""\b
+Examples:
   instructpt cook --run-dir runs/mine
   instructpt cook --run-dir runs/mine --layouts dialog --layouts reading --seed 3
   zstdcat runs/mine/cooked/shard-00000.jsonl.zst | head -c 1500"""
@@ -244,8 +300,18 @@ Examples:
 @CONFIG_OPTION
 @RUN_DIR_OPTION
 @OVERWRITE_OPTION
+@click.option(
+    "--input",
+    "input_name",
+    type=click.Choice(["synth", "filtered"]),
+    default="synth",
+    show_default=True,
+    help="Folder of <run-dir> to cook: synthesize/mine output, or `filter` output.",
+)
 @config_options(CookConfig)
-def cook(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
+def cook(
+    config_path: Path | None, run_dir: Path, overwrite: bool, input_name: str, **flags: Any
+) -> None:
     """Render texts and their pairs into plain pre-training text with templates.
 
     Reads <run-dir>/synth (from `synthesize`), writes <run-dir>/cooked: one record
@@ -254,7 +320,7 @@ def cook(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any)
     from instructpt.cook.stage import cook as run_cook
 
     cfg = load_config(CookConfig, config_path, given(flags, CookConfig))
-    result = run_cook(cfg, run_dir / "synth", run_dir / "cooked", overwrite)
+    result = run_cook(cfg, run_dir / input_name, run_dir / "cooked", overwrite)
     for line in result.summary_lines():
         click.echo(line)
 

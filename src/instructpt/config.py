@@ -219,6 +219,7 @@ RUN_STAGES = (
     "ingest",
     "train-synthesizer",
     "synthesize",
+    "filter",
     "cook",
     "tokenizer",
     "mix",
@@ -279,6 +280,11 @@ class RunConfig(BaseModel):
         default_factory=lambda: {"max_new_tokens": 160, "num_rounds": 2},
         description="SynthesizeConfig keys (model: the trained demo synthesizer).",
     )
+    filter: dict[str, Any] | None = Field(
+        None,
+        description="FilterConfig keys; set (even to {}) to filter pairs between synthesize "
+        "and cook (runs/<name>/filtered/); None: no filter stage.",
+    )
     cook: dict[str, Any] = Field(default_factory=dict, description="CookConfig keys.")
     tokenizer: dict[str, Any] = Field(
         default_factory=lambda: {"vocab_size": 4096}, description="TokenizerTrainConfig keys."
@@ -320,6 +326,10 @@ class RunConfig(BaseModel):
             ("pretrain", PretrainConfig, {"tokens": "<t>", "tokenizer": "<t>"}),
             ("evaluate", EvaluateConfig, {"model": "<m>", "tasks": ["world_probe_mc"]}),
         ]
+        if self.filter is not None:
+            from instructpt.filter.config import FilterConfig
+
+            checks.append(("filter", FilterConfig, {}))
         for section, model, placeholders in checks:
             try:
                 model.model_validate({**placeholders, **getattr(self, section)})
@@ -404,8 +414,14 @@ class SynthesizeConfig(StageConfig):
         {"progress", "hf", "openai", "vllm", "replay_cache"}
     )
 
-    engine: Literal["hf", "openai", "vllm"] = Field("hf", description="Generation backend.")
-    model: str = Field(..., description="Synthesizer: a local directory or a hub name.")
+    engine: Literal["hf", "openai", "vllm", "miner"] = Field(
+        "hf",
+        description="Generation backend; miner: no model, the pattern miner of `instructpt "
+        "mine` (its keys under `miner:`).",
+    )
+    model: str | None = Field(
+        None, description="Synthesizer: a local directory or a hub name (not for miner)."
+    )
     revision: str | None = Field(None, description="Hub revision (commit, tag, branch).")
     tokenizer: str | None = Field(
         None, description="Tokenizer to count and encode with; default: model."
@@ -429,9 +445,15 @@ class SynthesizeConfig(StageConfig):
     hf: HFEngineConfig = Field(default_factory=HFEngineConfig)  # type: ignore[arg-type]
     openai: OpenAIEngineConfig = Field(default_factory=OpenAIEngineConfig)  # type: ignore[arg-type]
     vllm: VLLMEngineConfig = Field(default_factory=VLLMEngineConfig)  # type: ignore[arg-type]
+    miner: dict[str, Any] = Field(
+        default_factory=dict,
+        description="engine miner: MineConfig keys (families, max_pairs, num_workers, ...).",
+    )
 
     @model_validator(mode="after")
     def _budget_fits(self) -> SynthesizeConfig:
+        if self.model is None and self.engine != "miner":
+            raise ValueError(f"model is required with engine {self.engine} (only miner needs none)")
         if self.max_new_tokens >= self.max_context:
             raise ValueError("max_new_tokens must be < max_context, or no prompt fits")
         return self

@@ -150,7 +150,10 @@ def run_pipeline(
             for line in ingest(icfg, run_dir / folder, overwrite).summary_lines():
                 say(line)
 
-    if wanted("train-synthesizer"):
+    mining = cfg.synthesize.get("engine") == "miner"
+    if mining:
+        say("train-synthesizer: skipped (synthesize engine miner needs no model)")
+    elif wanted("train-synthesizer"):
         from instructpt.train.synthesizer import TrainSynthesizerConfig, train_synthesizer
 
         tcfg = TrainSynthesizerConfig.model_validate(
@@ -167,9 +170,8 @@ def run_pipeline(
     if wanted("synthesize"):
         from instructpt.synth.stage import synthesize
 
-        scfg = SynthesizeConfig.model_validate(
-            {"model": str(run_dir / "models" / "synthesizer"), **cfg.synthesize}
-        )
+        model = {} if mining else {"model": str(run_dir / "models" / "synthesizer")}
+        scfg = SynthesizeConfig.model_validate({**model, **cfg.synthesize})
         result = synthesize(
             scfg,
             run_dir / "corpus-augment",
@@ -180,12 +182,21 @@ def run_pipeline(
         for line in result.summary_lines():
             say(line)
 
+    pairs_dir = run_dir / "synth"
+    if cfg.filter is not None and wanted("filter"):
+        from instructpt.filter import FilterConfig, filter_pairs
+
+        pairs_dir = run_dir / "filtered"
+        fcfg = FilterConfig.model_validate(cfg.filter)
+        for line in filter_pairs(fcfg, run_dir / "synth", pairs_dir, overwrite).summary_lines():
+            say(line)
+
     if wanted("cook"):
         from instructpt.cook.config import CookConfig
         from instructpt.cook.stage import cook
 
         for line in cook(
-            CookConfig.model_validate(cfg.cook), run_dir / "synth", run_dir / "cooked", overwrite
+            CookConfig.model_validate(cfg.cook), pairs_dir, run_dir / "cooked", overwrite
         ).summary_lines():
             say(line)
 

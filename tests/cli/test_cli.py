@@ -11,7 +11,10 @@ import yaml
 from instructpt.config import RunConfig
 from tests.conftest import REPO, run_cli, sample_records, write_jsonl
 
-COMMANDS = ["world", "ingest", "train-synthesizer", "synthesize", "cook", "mix", "tokenize", "run"]
+COMMANDS = [
+    "world", "ingest", "train-synthesizer", "synthesize", "mine", "filter", "cook", "mix",
+    "tokenize", "run",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -145,3 +148,56 @@ def test_stage_commands_chain_from_world_to_packed_tokens(tmp_path):
     stats = json.loads((tmp_path / "r/tokens/vanilla/stats.json").read_text())
     assert packed.num_sequences == stats["sequences"] > 0
     assert len(packed.sequence(0)) == 64
+
+
+WORLD_FLAGS = ("--num-people", "30", "--num-cities", "6", "--num-companies", "6",
+               "--num-universities", "3", "--num-countries", "2")  # fmt: skip
+
+
+def test_mine_filter_cook_chain_and_synthesize_engine_miner_agree(tmp_path):
+    """`mine` and `synthesize --engine miner` write the same records; filter feeds cook."""
+    for run_dir in ("a", "b"):
+        run_cli("world", "--run-dir", run_dir, *WORLD_FLAGS, cwd=tmp_path)
+        run_cli("ingest", f"{run_dir}/world/documents.jsonl", "--run-dir", run_dir,
+                "--num-shards", "2", cwd=tmp_path)  # fmt: skip
+    out = run_cli("mine", "--run-dir", "a", "--num-workers", "2", cwd=tmp_path).stdout
+    assert "mine:" in out and "by family" in out
+    run_cli("synthesize", "--run-dir", "b", "--engine", "miner", cwd=tmp_path)
+    from instructpt.corpus.shards import read_shard
+
+    for shard in ("shard-00000.jsonl.zst", "shard-00001.jsonl.zst"):
+        mined, synthesized = (
+            [(r["id"], r["pairs"], r["engine"]) for r in read_shard(tmp_path / d / "synth" / shard)]
+            for d in ("a", "b")
+        )
+        assert mined == synthesized and mined  # records differ only in meta (source path)
+    manifest = json.loads((tmp_path / "a/synth/_manifest.json").read_text())
+    assert manifest["stats"]["engine"]["name"] == "miner" and manifest["stats"]["pairs"] > 30
+
+    out = run_cli("filter", "--run-dir", "a", cwd=tmp_path).stdout
+    assert "filter: kept" in out
+    kept = json.loads((tmp_path / "a/filtered/_manifest.json").read_text())["stats"]["pairs_kept"]
+    run_cli("cook", "--run-dir", "a", "--input", "filtered", cwd=tmp_path)
+    cooked = json.loads((tmp_path / "a/cooked/_manifest.json").read_text())["stats"]
+    assert cooked["pairs_in"] == kept and cooked["pairs_rendered"] == kept
+
+
+def test_synthesize_without_a_model_needs_the_miner(tmp_path):
+    res = run_cli("synthesize", "--run-dir", "r", "--engine", "hf", cwd=tmp_path, check=False)
+    assert res.returncode == 2 and "model is required" in res.stderr
+
+
+def test_run_with_the_miner_and_the_filter_skips_the_synthesizer(tmp_path):
+    (tmp_path / "m.yaml").write_text(
+        TINY_RUN.replace(
+            "synthesize: {max_new_tokens: 24, num_rounds: 2}",
+            "synthesize: {engine: miner, miner: {num_workers: 1}}\nfilter: {}",
+        )
+        + "until: cook\n"
+    )
+    res = run_cli("run", "--config", "m.yaml", cwd=tmp_path)
+    summary = json.loads((tmp_path / "runs/tiny/summary.json").read_text())
+    assert summary["stages_run"][:5] == ["world", "ingest", "synthesize", "filter", "cook"]
+    assert "train-synthesizer" in summary["not_run"]
+    assert not (tmp_path / "runs/tiny/models/synthesizer").exists()
+    assert "mine:" in res.stdout and "filter: kept" in res.stdout

@@ -119,8 +119,16 @@ def synthesize(
     cache_path: Path | None = None,
     overwrite: bool = False,
     engine_factory: Callable[[SynthesizeConfig], Engine] = build_engine,
-) -> SynthResult:
-    """Run (or resume) synthesis of `corpus_dir` into `out_dir`."""
+) -> SynthResult | Any:
+    """Run (or resume) synthesis of `corpus_dir` into `out_dir`.
+
+    With engine "miner" the model-free miner writes the same records (a `MineResult`).
+    """
+    if cfg.engine == "miner":
+        from instructpt.mine import MineConfig, mine
+
+        mcfg = MineConfig.model_validate({"seed": cfg.seed, "progress": cfg.progress, **cfg.miner})
+        return mine(mcfg, corpus_dir, out_dir, overwrite)
     start = time.perf_counter()
     source = require_manifest(corpus_dir, "ingest")
     opened = open_stage_dir(out_dir, STAGE, cfg, manifest_fingerprint(source), overwrite)
