@@ -151,7 +151,10 @@ def run_pipeline(
                 say(line)
 
     mining = cfg.synthesize.get("engine") == "miner"
-    if mining:
+    skipped = ["train-synthesizer"] if mining else []  # left out by the config, not pending
+    if cfg.filter is None:
+        skipped.append("filter")
+    if mining and RUN_STAGES.index("train-synthesizer") <= last:
         say("train-synthesizer: skipped (synthesize engine miner needs no model)")
     elif wanted("train-synthesizer"):
         from instructpt.train.synthesizer import TrainSynthesizerConfig, train_synthesizer
@@ -249,10 +252,11 @@ def run_pipeline(
         _evaluate_variants(cfg, run_dir, overwrite, say)
 
     do_report = wanted("report")  # last: it reads summary.json and every stage's outputs
-    not_run = [s for s in RUN_STAGES if s not in ran] + list(PENDING_STAGES)
+    not_run = [s for s in RUN_STAGES if s not in ran and s not in skipped]
+    not_run += list(PENDING_STAGES)
     if not_run:
         say("not run (no output is claimed for them): " + ", ".join(not_run))
-    summary = {"run_dir": str(run_dir), "stages_run": ran, "not_run": not_run}
+    summary = {"run_dir": str(run_dir), "stages_run": ran, "not_run": not_run, "skipped": skipped}
     atomic_write_bytes(run_dir / "summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     if do_report:
         from instructpt.report import write_report
