@@ -119,3 +119,25 @@ def test_overrides_are_checked():
         resolve_preset("tiny-mistral", {"attn_logit_softcapping": 50.0})
     cfg = hf_config(resolve_preset("tiny-mistral", {"sliding_window": 32}), VOCAB, 1, 2)
     assert cfg.sliding_window == 32
+
+
+@pytest.mark.parametrize(
+    ("device", "tflops"),
+    [
+        ("NVIDIA H100 80GB HBM3", 989),
+        ("NVIDIA H100 NVL", 835),
+        ("NVIDIA H100 PCIe", 756),
+        ("NVIDIA H200", 989),
+        ("NVIDIA GH200 480GB", 989),
+        ("NVIDIA L4", 121),
+        ("NVIDIA L40", 181),
+        ("NVIDIA L40S", 362),
+        ("NVIDIA GeForce RTX 4090", 165),
+        ("Tesla T4", None),
+    ],
+)
+def test_peak_flops_match_whole_device_names(device, tflops):
+    from instructpt.train.loop import known_peak_flops
+
+    peak = known_peak_flops(device)
+    assert (peak and round(peak / 1e12)) == tflops

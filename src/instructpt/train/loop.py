@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -48,14 +49,16 @@ Precision = Literal["auto", "fp32", "bf16"]
 BatchSource = Callable[[int], Iterator[dict[str, Any]]]
 
 #: Dense bf16 peak FLOP/s per device, for MFU; matched against the CUDA device name.
-PEAK_BF16_FLOPS = {
+PEAK_BF16_FLOPS = {  # dense bf16; matched as whole words of the device name
     "H100 PCIe": 756e12,
+    "H100 NVL": 835e12,
     "H100": 989e12,
     "H200": 989e12,
     "GH200": 989e12,
     "B200": 2250e12,
     "A100": 312e12,
     "L40S": 362e12,
+    "L40": 181e12,
     "A10G": 70e12,
     "L4": 121e12,
     "RTX 4090": 165e12,
@@ -142,9 +145,13 @@ def peak_flops(cfg: LoopConfig) -> float | None:
 
     if not (cfg.device.startswith("cuda") and torch.cuda.is_available() and use_bf16(cfg)):
         return None
-    name = torch.cuda.get_device_name()
+    return known_peak_flops(torch.cuda.get_device_name())
+
+
+def known_peak_flops(device_name: str) -> float | None:
+    """The table's figure for a device name, by whole words ("L4" is not "L40S")."""
     for key, value in PEAK_BF16_FLOPS.items():  # most specific names first
-        if key in name:
+        if re.search(rf"(?<![A-Za-z0-9]){re.escape(key)}(?![A-Za-z0-9])", device_name):
             return value
     return None
 
