@@ -53,6 +53,13 @@ class WorldConfig(StageConfig):
     num_cities: int = Field(40, ge=2, description="Cities (birth places, headquarters).")
     num_universities: int = Field(16, ge=2, description="Universities people attend.")
     num_companies: int = Field(48, ge=2, description="Companies people work for.")
+    texts_per_entity: int = Field(
+        1,
+        ge=1,
+        le=16,
+        description="Independently rendered texts per entity (ids <id>, <id>~1, ...): "
+        "paraphrase diversity, which makes stored facts extractable (Allen-Zhu & Li 2023).",
+    )
     synth_train_fraction: float = Field(
         0.3,
         gt=0,

@@ -392,3 +392,32 @@ def test_default_world_builds_and_writes_well_under_five_seconds(tmp_path: Path)
     start = time.perf_counter()
     write_world(build_world(WorldConfig()), tmp_path)
     assert time.perf_counter() - start < 5.0
+
+
+def test_extra_renderings_restate_every_fact_in_other_words(tmp_path: Path) -> None:
+    cfg = TINY.model_copy(update={"texts_per_entity": 3})
+    world = build_world(cfg)
+    single = build_world(TINY)
+    assert [t for t in world.texts if not t.rendering] == list(single.texts)  # k=1 unchanged
+    assert world.qa == single.qa
+    by_entity: dict[str, list[str]] = {}
+    for t in world.texts:
+        by_entity.setdefault(t.entity_id, []).append(t.text)
+    assert all(len(v) == 3 for v in by_entity.values())
+    people = [v for k, v in by_entity.items() if k.startswith("person-")]
+    assert all(len(set(v)) == 3 for v in people)  # short place texts have few templates
+    missing = [(q.id, i) for q in world.qa for i, text in enumerate(by_entity[q.entity_id])
+               if q.final not in text]  # fmt: skip
+    assert missing == []
+    summary = write_world(world, tmp_path)
+    assert summary["documents"] == 3 * len(single.texts)
+    assert summary["entities.person"] == TINY.num_people
+    docs = _read_lines(tmp_path / "documents.jsonl")
+    extra = [d for d in docs if "~" in d["id"]]
+    assert len(extra) == 2 * len(single.texts)
+    assert all(d["meta"]["entity_id"] == d["id"].split("~")[0] for d in extra)
+
+    from instructpt.train.synth_data import load_world
+
+    loaded = load_world(tmp_path, [g for g in GROUPS])
+    assert all(e.qa for e in loaded if e.type == "person")  # renderings keep their QA

@@ -173,8 +173,9 @@ def load_world(world_dir: Path, groups: Sequence[str]) -> list[WorldEntity]:
             doc = json.loads(line)
             group = doc["meta"]["group"]
             if group in wanted:
-                kind, name = names.get(doc["id"], (doc["meta"].get("entity_type", ""), ""))
-                qa = tuple(qa_by_entity[doc["id"]])
+                entity_id = doc["meta"].get("entity_id", doc["id"])  # extra renderings
+                kind, name = names.get(entity_id, (doc["meta"].get("entity_type", ""), ""))
+                qa = tuple(qa_by_entity[entity_id])
                 out.append(WorldEntity(doc["id"], group, doc["text"], qa, kind, name))
     return out
 

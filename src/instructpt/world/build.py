@@ -7,6 +7,7 @@ used, never the global generator or `hash()`).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -55,5 +56,10 @@ def build_world(cfg: WorldConfig) -> World:
     ):
         for entity in world_entities:
             texts.append(render_entity(entity, index, cfg.seed))
+            for k in range(1, cfg.texts_per_entity):
+                # Another seeded draw of templates and sentence order: the same facts,
+                # phrased and ordered differently.
+                extra = render_entity(entity, index, cfg.seed + k * 1_000_003)
+                texts.append(dataclasses.replace(extra, rendering=k))
             qa.extend(entity_qa(entity, index, pools, cfg.seed))
     return World(cfg, entities, tuple(texts), tuple(qa))

@@ -29,6 +29,11 @@ class EntityText:
     group: str
     text: str
     template_ids: tuple[str, ...]
+    rendering: int = 0  # 0: the entity's main text; k > 0: its k-th extra rendering
+
+    @property
+    def doc_id(self) -> str:
+        return self.entity_id if self.rendering == 0 else f"{self.entity_id}~{self.rendering}"
 
 
 def _sentence(template: str, values: dict[str, str]) -> str:

@@ -74,9 +74,10 @@ def world_records(world: World) -> dict[str, list[dict[str, Any]]]:
     index = Index.of(world.entities)
     documents = [
         {
-            "id": t.entity_id,
+            "id": t.doc_id,
             "text": t.text,
-            "meta": {"entity_type": t.entity_type, "group": t.group},
+            "meta": {"entity_type": t.entity_type, "group": t.group}
+            | ({"entity_id": t.entity_id} if t.rendering else {}),
         }
         for t in world.texts
     ]
@@ -101,9 +102,10 @@ def world_records(world: World) -> dict[str, list[dict[str, Any]]]:
 def summarize(world: World) -> dict[str, int]:
     """Counts per entity type, per group, per QA kind, and words of all texts."""
     summary: dict[str, int] = {"documents": len(world.texts)}
-    for key, n in sorted(Counter(t.entity_type for t in world.texts).items()):
+    mains = [t for t in world.texts if not t.rendering]  # one per entity
+    for key, n in sorted(Counter(t.entity_type for t in mains).items()):
         summary[f"entities.{key}"] = n
-    for key, n in sorted(Counter(t.group for t in world.texts).items()):
+    for key, n in sorted(Counter(t.group for t in mains).items()):
         summary[f"group.{key}"] = n
     for key, n in sorted(Counter(p.group for p in world.entities.people).items()):
         summary[f"people.{key}"] = n
