@@ -35,7 +35,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +43,7 @@ import orjson
 from instructpt.cook.config import CookConfig
 from instructpt.cook.render import cook_chain
 from instructpt.corpus.atomic import atomic_write_bytes
-from instructpt.corpus.manifest import Manifest
-from instructpt.corpus.runner import run_map_stage
+from instructpt.corpus.runner import StageResult, counts_line, dropped_counts, run_map_stage
 from instructpt.synth.format import has_tag
 
 STAGE = "cook"
@@ -116,31 +114,22 @@ def cook_shard(
         yield out
 
 
-@dataclass
-class CookResult:
-    manifest: Manifest
-    out_dir: Path
-    seconds: float = 0.0
-    already_done: bool = False
-
-    def summary_lines(self) -> list[str]:
+class CookResult(StageResult):
+    def head(self) -> str:
         st = self.manifest.stats
-        head = (
+        return (
             f"cook: {st.get('written', 0):,} texts from {st.get('read', 0):,} records "
             f"({st.get('outputs_instruct', 0):,} with pairs, {st.get('outputs_raw', 0):,} raw, "
             f"{st.get('chains', 0):,} chains) in {self.out_dir}"
         )
-        if self.already_done:
-            return [head + " (already complete; nothing to do)"]
-        lines = [
-            head,
+
+    def details(self) -> list[str]:
+        st = self.manifest.stats
+        return [
             f"  {self.seconds:.1f} s; pairs {st.get('pairs_rendered', 0):,} rendered "
             f"of {st.get('pairs_in', 0):,}",
+            *counts_line("dropped pairs", dropped_counts(st)),
         ]
-        drops = {k[len("dropped_") :]: v for k, v in st.items() if k.startswith("dropped_")}
-        if drops:
-            lines.append("  dropped pairs: " + ", ".join(f"{k} {v}" for k, v in drops.items()))
-        return lines
 
 
 def cook(cfg: CookConfig, synth_dir: Path, out_dir: Path, overwrite: bool = False) -> CookResult:

@@ -16,7 +16,8 @@ import hashlib
 import multiprocessing
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +156,40 @@ def _map_shard_task(
 ) -> dict[str, Any]:
     """`_map_shard` for a pool worker (one picklable argument)."""
     return _map_shard(*task)
+
+
+@dataclass
+class StageResult:
+    """What a shard-to-shard stage returns: its manifest, where it wrote, how long it took.
+
+    Stages give the first summary line (`head`) and the detail lines of a fresh run
+    (`details`); the already-complete case reads the same for every stage.
+    """
+
+    manifest: Manifest
+    out_dir: Path
+    seconds: float = 0.0
+    already_done: bool = False
+
+    def head(self) -> str:
+        raise NotImplementedError
+
+    def details(self) -> list[str]:
+        return []
+
+    def summary_lines(self) -> list[str]:
+        if self.already_done:
+            return [self.head() + " (already complete; nothing to do)"]
+        return [self.head(), *self.details()]
+
+
+def counts_line(label: str, counts: Mapping[str, int]) -> list[str]:
+    """`  label: a 3, b 1,234` for non-empty counts, else nothing."""
+    if not counts:
+        return []
+    return [f"  {label}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items())]
+
+
+def dropped_counts(stats: Mapping[str, int]) -> dict[str, int]:
+    """The `dropped_<reason>` keys of flat stage stats, by reason."""
+    return {k.removeprefix("dropped_"): v for k, v in stats.items() if k.startswith("dropped_")}

@@ -44,7 +44,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,12 @@ from tqdm import tqdm
 from instructpt.corpus.atomic import atomic_write_bytes
 from instructpt.corpus.manifest import Manifest, ShardInfo, require_manifest
 from instructpt.corpus.resume import open_stage_dir
-from instructpt.corpus.runner import manifest_fingerprint
+from instructpt.corpus.runner import (
+    StageResult,
+    counts_line,
+    dropped_counts,
+    manifest_fingerprint,
+)
 from instructpt.corpus.shards import read_shard, write_shard
 from instructpt.filter.config import FilterConfig
 from instructpt.filter.decontam import EvalIndex, read_eval_file, task_docs
@@ -197,31 +201,22 @@ def filter_records(
         yield from flush()
 
 
-@dataclass
-class FilterResult:
-    manifest: Manifest
-    out_dir: Path
-    seconds: float = 0.0
-    already_done: bool = False
-
-    def summary_lines(self) -> list[str]:
+class FilterResult(StageResult):
+    def head(self) -> str:
         st = self.manifest.stats
         pairs_in, kept = st.get("pairs_in", 0), st.get("pairs_kept", 0)
-        head = (
+        return (
             f"filter: kept {kept:,} of {pairs_in:,} pairs "
             f"({kept / max(pairs_in, 1):.1%}) over {st.get('written', 0):,} texts in {self.out_dir}"
         )
-        if self.already_done:
-            return [head + " (already complete; nothing to do)"]
-        lines = [
-            head,
+
+    def details(self) -> list[str]:
+        st = self.manifest.stats
+        return [
             f"  {self.seconds:.1f} s; {st.get('texts_emptied', 0):,} texts lost all pairs, "
             f"{st.get('texts_contaminated', 0):,} texts contaminated",
+            *counts_line("dropped pairs", dropped_counts(st)),
         ]
-        drops = {k[len("dropped_") :]: v for k, v in st.items() if k.startswith("dropped_")}
-        if drops:
-            lines.append("  dropped pairs: " + ", ".join(f"{k} {v:,}" for k, v in drops.items()))
-        return lines
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

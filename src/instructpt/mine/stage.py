@@ -20,15 +20,14 @@ import functools
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from instructpt.corpus.atomic import atomic_write_bytes
-from instructpt.corpus.manifest import Manifest, write_manifest
-from instructpt.corpus.runner import run_map_stage
+from instructpt.corpus.manifest import write_manifest
+from instructpt.corpus.runner import StageResult, counts_line, run_map_stage
 from instructpt.mine.miner import MINER_VERSION, MineConfig, mine_text
 from instructpt.synth.format import FORMAT_VERSION
 
@@ -139,29 +138,21 @@ def summarize_stats(flat: dict[str, Any], cfg: MineConfig) -> dict[str, Any]:
     }
 
 
-@dataclass
-class MineResult:
-    manifest: Manifest
-    out_dir: Path
-    seconds: float = 0.0
-    already_done: bool = False
-
-    def summary_lines(self) -> list[str]:
+class MineResult(StageResult):
+    def head(self) -> str:
         st = self.manifest.stats
-        head = (
+        return (
             f"mine: {st['pairs']:,} pairs for {st['texts']:,} texts "
             f"({st['pairs_per_text']:.2f} per text, {st['parse_yield']:.1%} of texts with a "
             f"pair) in {self.out_dir}"
         )
-        if self.already_done:
-            return [head + " (already complete; nothing to do)"]
+
+    def details(self) -> list[str]:
+        st = self.manifest.stats
         rate = st["chars"] / 1e6 / self.seconds if self.seconds > 0 else 0.0
-        lines = [head, f"  {self.seconds:.1f} s, {rate:,.2f} M chars/s"]
+        lines = [f"  {self.seconds:.1f} s, {rate:,.2f} M chars/s"]
         lines.append("  by family: " + ", ".join(f"{k} {v:,}" for k, v in st["by_family"].items()))
-        if st["dropped"]:
-            lines.append(
-                "  dropped candidates: " + ", ".join(f"{k} {v:,}" for k, v in st["dropped"].items())
-            )
+        lines += counts_line("dropped candidates", st["dropped"])
         if st["truncated_texts"] or st["empty_texts"]:
             lines.append(
                 f"  texts truncated to max_chars: {st['truncated_texts']:,}; "
