@@ -12,8 +12,8 @@ deterministic, which every stage promises.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import multiprocessing
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -27,6 +27,7 @@ from tqdm import tqdm
 from instructpt.config import StageConfig
 from instructpt.corpus.atomic import atomic_write_bytes
 from instructpt.corpus.manifest import Manifest, ShardInfo, require_manifest
+from instructpt.corpus.parallel import map_ordered
 from instructpt.corpus.resume import open_stage_dir
 from instructpt.corpus.shards import read_shard, write_shard
 
@@ -86,23 +87,15 @@ def run_map_stage(
                 bar.update(shard.records)
             else:
                 pending.append(shard)
-        if num_workers > 1 and len(pending) > 1:
-            tasks = [
-                (fn, in_dir / s.file, out_dir / s.file, compression_level, None) for s in pending
-            ]
-            ctx = multiprocessing.get_context("spawn")
-            with ctx.Pool(min(num_workers, len(pending))) as pool:
-                for shard, info in zip(pending, pool.imap(_map_shard_task, tasks), strict=True):
-                    atomic_write_bytes(done_dir / f"{shard.file}.json", orjson.dumps(info))
-                    finished[shard.file] = info
-                    bar.update(shard.records)
-        else:
-            for shard in pending:
-                info = _map_shard(
-                    fn, in_dir / shard.file, out_dir / shard.file, compression_level, bar.update
-                )
-                atomic_write_bytes(done_dir / f"{shard.file}.json", orjson.dumps(info))
-                finished[shard.file] = info
+        # In-process (one worker), the bar moves inside each shard; a pool reports whole shards.
+        tick = bar.update if num_workers <= 1 else None
+        work = functools.partial(_map_shard, fn, compression_level=compression_level, tick=tick)
+        items = [(in_dir / s.file, out_dir / s.file) for s in pending]
+        for shard, info in zip(pending, map_ordered(work, items, num_workers), strict=True):
+            atomic_write_bytes(done_dir / f"{shard.file}.json", orjson.dumps(info))
+            finished[shard.file] = info
+            if tick is None:
+                bar.update(shard.records)
         for shard in source.shards:
             info = finished[shard.file]
             infos.append(ShardInfo(**info["shard"]))
@@ -121,12 +114,13 @@ def run_map_stage(
 
 def _map_shard(
     fn: StageFn,
-    source: Path,
-    target: Path,
+    paths: tuple[Path, Path],
+    *,
     compression_level: int,
     tick: Callable[[int], Any] | None,
 ) -> dict[str, Any]:
     """Map one shard file to its output shard; returns the done-marker content."""
+    source, target = paths
     stats: Counter[str] = Counter()
 
     def counted(records: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -149,13 +143,6 @@ def _map_shard(
         },
         "stats": dict(stats),
     }
-
-
-def _map_shard_task(
-    task: tuple[StageFn, Path, Path, int, Callable[[int], Any] | None],
-) -> dict[str, Any]:
-    """`_map_shard` for a pool worker (one picklable argument)."""
-    return _map_shard(*task)
 
 
 @dataclass
