@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from instructpt.mine.biography import biography
 from instructpt.synth.format import COT_MARK, chain_of_thought_answer, multiple_choice_question
 
 
@@ -607,4 +608,5 @@ FAMILIES: dict[str, Family] = {
     "paraphrase": paraphrase,
     "completion": completion,
     "fact": fact,
+    "biography": biography,
 }

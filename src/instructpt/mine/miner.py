@@ -38,10 +38,18 @@ from instructpt.mine.sentences import split_sentences
 from instructpt.synth.format import Pair, has_tag, split_chain_of_thought
 
 #: Recorded as the engine revision: bump when a pattern or the selection changes.
-MINER_VERSION = "adaptllm-patterns/1"
+MINER_VERSION = "adaptllm-patterns/2"
 
 FamilyName = Literal[
-    "title", "summarize", "word_to_text", "nli", "cause_effect", "paraphrase", "completion", "fact"
+    "title",
+    "summarize",
+    "word_to_text",
+    "nli",
+    "cause_effect",
+    "paraphrase",
+    "completion",
+    "fact",
+    "biography",
 ]
 ALL_FAMILIES: tuple[str, ...] = get_args(FamilyName)
 assert set(ALL_FAMILIES) == set(FAMILIES), "FamilyName and FAMILIES must list the same names"
@@ -59,7 +67,7 @@ class MineConfig(StageConfig):
         default_factory=lambda: list(ALL_FAMILIES),
         min_length=1,
         description="Task families to mine (title, summarize, word_to_text, nli, cause_effect, "
-        "paraphrase, completion, fact); their order is the order they take turns in.",
+        "paraphrase, completion, fact, biography); their order is the order they take turns in.",
     )
     max_per_family: int = Field(2, ge=1, description="At most this many pairs per family per text.")
     max_pairs: int = Field(8, ge=1, description="At most this many pairs per text.")
