@@ -7,13 +7,17 @@ flags the user typed override the YAML file, and `--no-x` can beat `x: true`.
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Literal
 
 import click
 from pydantic import BaseModel
+
+from instructpt.executor import EXECUTORS, open_executor
 
 
 def _click_type(annotation: Any) -> tuple[Any, bool]:
@@ -95,3 +99,53 @@ def given(values: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
             continue
         out[name] = list(value) if isinstance(value, tuple) else value
     return out
+
+
+def executor_options(replicas: bool = False) -> Callable[[Any], Any]:
+    """`--executor local|ray` and `--ray-address` (plus `--ray-replicas` where engines run).
+
+    Not config fields: where a stage runs never changes what it writes, so it must
+    not change the config hash (a run started locally resumes on Ray and back).
+    The command receives `executor`: None (local) or a connected `RayExecutor`,
+    shut down after the command when it started Ray itself. With Ray, `run_dir`
+    is made absolute, since workers need not share this process's directory.
+    """
+
+    def decorate(func: Any) -> Any:
+        @functools.wraps(func)
+        def wrapper(
+            *args: Any,
+            executor: str,
+            ray_address: str | None,
+            ray_replicas: int | None = None,
+            **kwargs: Any,
+        ) -> Any:
+            if executor == "ray" and isinstance(kwargs.get("run_dir"), Path):
+                kwargs["run_dir"] = kwargs["run_dir"].absolute()
+            with open_executor(executor, ray_address, ray_replicas) as running:
+                return func(*args, executor=running, **kwargs)
+
+        if replicas:
+            wrapper = click.option(
+                "--ray-replicas",
+                type=click.IntRange(min=1),
+                default=None,
+                help="Engine replicas (Ray actors) with --executor ray  "
+                "[default: as many as the cluster's GPUs (or CPUs) hold; 1 for openai]",
+            )(wrapper)
+        wrapper = click.option(
+            "--ray-address",
+            default=None,
+            help="Ray cluster for --executor ray: auto (a `ray start` cluster on this node), "
+            "HOST:6379 or ray://HOST:10001  [default: RAY_ADDRESS, else a new local Ray]",
+        )(wrapper)
+        return click.option(
+            "--executor",
+            type=click.Choice(EXECUTORS),
+            default="local",
+            show_default=True,
+            help="Where shards run: this machine's processes, or a Ray cluster "
+            "(pip install 'instructpt[ray]'; see docs/cluster.md). Same output either way.",
+        )(wrapper)
+
+    return decorate

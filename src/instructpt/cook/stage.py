@@ -32,11 +32,12 @@ Outputs come in input order of their last record. Stats per shard: `read`,
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -45,6 +46,9 @@ from instructpt.cook.render import cook_chain
 from instructpt.corpus.atomic import atomic_write_bytes
 from instructpt.corpus.runner import StageResult, counts_line, dropped_counts, run_map_stage
 from instructpt.synth.format import has_tag
+
+if TYPE_CHECKING:
+    from instructpt.executor import Executor
 
 STAGE = "cook"
 STATS_NAME = "stats.json"
@@ -132,12 +136,19 @@ class CookResult(StageResult):
         ]
 
 
-def cook(cfg: CookConfig, synth_dir: Path, out_dir: Path, overwrite: bool = False) -> CookResult:
-    """Run (or resume) cooking of the synthesize stage in `synth_dir` into `out_dir`."""
-    start = time.perf_counter()
+def cook(
+    cfg: CookConfig,
+    synth_dir: Path,
+    out_dir: Path,
+    overwrite: bool = False,
+    executor: Executor | None = None,
+) -> CookResult:
+    """Run (or resume) cooking of the synthesize stage in `synth_dir` into `out_dir`.
 
-    def fn(records: Iterator[dict[str, Any]], stats: Counter[str]) -> Iterator[dict[str, Any]]:
-        return cook_shard(records, stats, cfg)
+    `executor`: None cooks here; `--executor ray` cooks each shard as a Ray task.
+    """
+    start = time.perf_counter()
+    fn = functools.partial(cook_shard, cfg=cfg)  # picklable: it may run in another process
 
     manifest, done = run_map_stage(
         STAGE,
@@ -149,6 +160,7 @@ def cook(cfg: CookConfig, synth_dir: Path, out_dir: Path, overwrite: bool = Fals
         overwrite=overwrite,
         progress=cfg.progress,
         compression_level=cfg.compression_level,
+        executor=executor,
     )
     if not done:
         atomic_write_bytes(

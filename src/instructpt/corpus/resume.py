@@ -46,6 +46,9 @@ class StageDir:
 
     def finish(self, manifest: Manifest) -> None:
         """Publish the manifest (the stage is done from here on), then drop the work dir."""
+        # Temp files of writers killed mid-shard (a retried Ray task, a dead pool
+        # worker) would otherwise stay until a rerun; every writer has finished here.
+        remove_stale_temps(self.path)
         write_manifest(self.path, manifest)
         shutil.rmtree(self.work, ignore_errors=True)
 

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from tqdm import tqdm
@@ -30,6 +30,9 @@ from instructpt.corpus.manifest import Manifest, ShardInfo, require_manifest
 from instructpt.corpus.parallel import map_ordered
 from instructpt.corpus.resume import open_stage_dir
 from instructpt.corpus.shards import read_shard, write_shard
+
+if TYPE_CHECKING:
+    from instructpt.executor import Executor
 
 #: A stage function: records in, records out; it counts what it does in `stats`.
 StageFn = Callable[[Iterator[dict[str, Any]], Counter[str]], Iterator[dict[str, Any]]]
@@ -53,6 +56,7 @@ def run_map_stage(
     progress: bool = True,
     compression_level: int = 3,
     num_workers: int = 1,
+    executor: Executor | None = None,
 ) -> tuple[Manifest, bool]:
     """Apply `fn` to every shard of `in_dir`; returns (manifest, already_done).
 
@@ -60,7 +64,8 @@ def run_map_stage(
     one shard per task (`fn` must then be picklable: a module-level function
     or a `functools.partial` of one). Results come back in shard order and the
     done markers are written in that order, so the output bytes, markers and
-    manifest never depend on the worker count.
+    manifest never depend on the worker count. An `executor` (`--executor ray`)
+    maps the same shards elsewhere, one task per shard, with the same guarantees.
     """
     source = require_manifest(in_dir, input_stage)
     opened = open_stage_dir(out_dir, stage, cfg, manifest_fingerprint(source), overwrite)
@@ -88,10 +93,11 @@ def run_map_stage(
             else:
                 pending.append(shard)
         # In-process (one worker), the bar moves inside each shard; a pool reports whole shards.
-        tick = bar.update if num_workers <= 1 else None
+        tick = bar.update if num_workers <= 1 and executor is None else None
         work = functools.partial(_map_shard, fn, compression_level=compression_level, tick=tick)
         items = [(in_dir / s.file, out_dir / s.file) for s in pending]
-        for shard, info in zip(pending, map_ordered(work, items, num_workers), strict=True):
+        mapper = map_ordered if executor is None else executor.map_ordered
+        for shard, info in zip(pending, mapper(work, items, num_workers), strict=True):
             atomic_write_bytes(done_dir / f"{shard.file}.json", orjson.dumps(info))
             finished[shard.file] = info
             if tick is None:

@@ -21,7 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -30,6 +30,9 @@ from instructpt.corpus.manifest import write_manifest
 from instructpt.corpus.runner import StageResult, counts_line, run_map_stage
 from instructpt.mine.miner import MINER_VERSION, MineConfig, mine_text
 from instructpt.synth.format import FORMAT_VERSION
+
+if TYPE_CHECKING:
+    from instructpt.executor import Executor
 
 #: The manifest names the stage it replaces, so downstream stages accept it.
 STAGE = "synthesize"
@@ -161,8 +164,18 @@ class MineResult(StageResult):
         return lines
 
 
-def mine(cfg: MineConfig, corpus_dir: Path, out_dir: Path, overwrite: bool = False) -> MineResult:
-    """Run (or resume) mining of the ingest stage in `corpus_dir` into `out_dir`."""
+def mine(
+    cfg: MineConfig,
+    corpus_dir: Path,
+    out_dir: Path,
+    overwrite: bool = False,
+    executor: Executor | None = None,
+) -> MineResult:
+    """Run (or resume) mining of the ingest stage in `corpus_dir` into `out_dir`.
+
+    `executor`: None maps shards here (`num_workers` processes); `--executor ray`
+    maps them as Ray tasks, with byte-identical shards.
+    """
     start = time.perf_counter()
     manifest, done = run_map_stage(
         STAGE,
@@ -175,6 +188,7 @@ def mine(cfg: MineConfig, corpus_dir: Path, out_dir: Path, overwrite: bool = Fal
         progress=cfg.progress,
         compression_level=cfg.compression_level,
         num_workers=cfg.num_workers,
+        executor=executor,
     )
     if "engine" not in manifest.stats:
         # The runner sums flat counters; publish them in the synthesize stage's shape.

@@ -31,7 +31,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import orjson
@@ -52,6 +52,9 @@ from instructpt.pack.tokenizer import (
     frame_ids,
     load_tokenizer_spec,
 )
+
+if TYPE_CHECKING:
+    from instructpt.executor import Executor
 
 STAGE = "tokenize"
 INDEX_NAME = "index.json"
@@ -166,9 +169,17 @@ def _input_fingerprint(mix_manifest: Manifest, spec: TokenizerSpec) -> str:
 
 
 def tokenize(
-    cfg: TokenizeConfig, mix_dir: Path, out_dir: Path, overwrite: bool = False
+    cfg: TokenizeConfig,
+    mix_dir: Path,
+    out_dir: Path,
+    overwrite: bool = False,
+    executor: Executor | None = None,
 ) -> Manifest:
-    """Run the tokenize stage; returns its manifest (at once when already done)."""
+    """Run the tokenize stage; returns its manifest (at once when already done).
+
+    `executor`: None packs here (`num_workers` processes); `--executor ray` packs
+    each shard as a Ray task (same files: `pack_shard` writes them atomically).
+    """
     from instructpt.mix.stage import cache_name
 
     spec = load_tokenizer_spec(cfg.tokenizer)
@@ -204,8 +215,9 @@ def tokenize(
         file=sys.stderr,
     ) as bar:
         todo = [tasks[k] for k in pending]
+        mapper = map_ordered if executor is None else executor.map_ordered
         for k, info in zip(
-            pending, map_ordered(pack_shard, todo, cfg.num_workers, _worker_init), strict=True
+            pending, mapper(pack_shard, todo, cfg.num_workers, _worker_init), strict=True
         ):
             infos[k] = info
             bar.update(1)

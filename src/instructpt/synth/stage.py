@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from tqdm import tqdm
@@ -32,6 +32,9 @@ from instructpt.synth.cache import ReplayCache, request_key
 from instructpt.synth.engines.base import Completion, DecodingParams, Engine, EngineError, Prompt
 from instructpt.synth.format import FORMAT_VERSION, Pair, parse_completion
 from instructpt.synth.rounds import Earlier, PlannedPrompt, assign_slots, plan_prompts
+
+if TYPE_CHECKING:
+    from instructpt.executor.ray_executor import RayExecutor
 
 STAGE = "synthesize"
 STATS_NAME = "stats.json"
@@ -119,27 +122,27 @@ def synthesize(
     cache_path: Path | None = None,
     overwrite: bool = False,
     engine_factory: Callable[[SynthesizeConfig], Engine] = build_engine,
+    executor: RayExecutor | None = None,
 ) -> SynthResult | Any:
     """Run (or resume) synthesis of `corpus_dir` into `out_dir`.
 
     With engine "miner" the model-free miner writes the same records (a `MineResult`).
+    `executor`: None runs the engine in this process; a `RayExecutor` runs engine
+    replicas as Ray actors, one shard (all its rounds) at a time each; same units.
     """
     if cfg.engine == "miner":
         from instructpt.mine import MineConfig, mine
 
         mcfg = MineConfig.model_validate({"seed": cfg.seed, "progress": cfg.progress, **cfg.miner})
-        return mine(mcfg, corpus_dir, out_dir, overwrite)
+        return mine(mcfg, corpus_dir, out_dir, overwrite, executor=executor)
     start = time.perf_counter()
     source = require_manifest(corpus_dir, "ingest")
     opened = open_stage_dir(out_dir, STAGE, cfg, manifest_fingerprint(source), overwrite)
     if opened.done is not None:
         return SynthResult(opened.done, out_dir, already_done=True)
 
-    tokenizer = load_tokenizer(cfg)
-    params = DecodingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.seed)
-    runner = _Runner(
-        cfg, params, tokenizer, engine_factory, cache_path if cfg.replay_cache else None
-    )
+    runner = make_runner(cfg, engine_factory, cache_path)
+    remote = {"sent": 0, "cache_hits": 0}
     try:
         with tqdm(
             total=source.num_records,
@@ -149,15 +152,13 @@ def synthesize(
             file=sys.stderr,
         ) as bar:
             runner.bar = bar
-            for r in range(cfg.num_rounds):
-                for index, shard in enumerate(source.shards):
-                    unit = opened.work / f"r{r}" / shard.file
-                    if unit.is_file():
-                        bar.update(_count_round(opened.work, r, shard.file))
-                        continue
-                    docs = list(read_shard(corpus_dir / shard.file))
-                    results = runner.run_round(r, index, docs, opened.work, shard.file)
-                    write_shard(unit, results)
+            if executor is not None:
+                remote = executor.synthesize_shards(
+                    cfg, source, corpus_dir, opened.work, runner.cache_path, engine_factory,
+                    bar.update,
+                )  # fmt: skip
+            else:
+                _run_rounds(runner, source, corpus_dir, opened.work, bar)
         manifest = _assemble(cfg, source, corpus_dir, out_dir, opened.work, runner.identity())
     finally:
         runner.close()
@@ -169,9 +170,38 @@ def synthesize(
         manifest,
         out_dir,
         time.perf_counter() - start,
-        requests_sent=runner.sent,
-        cache_hits=runner.cache.hits if runner.cache else 0,
+        requests_sent=runner.sent + remote["sent"],
+        cache_hits=(runner.cache.hits if runner.cache else 0) + remote["cache_hits"],
     )
+
+
+def make_runner(
+    cfg: SynthesizeConfig,
+    engine_factory: Callable[[SynthesizeConfig], Engine],
+    cache_path: Path | None,
+) -> _Runner:
+    """Tokenizer, decoding params, replay cache and (lazily) engine of one process."""
+    params = DecodingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.seed)
+    cache = cache_path if cfg.replay_cache else None
+    return _Runner(cfg, params, load_tokenizer(cfg), engine_factory, cache)
+
+
+def synthesize_unit(
+    runner: _Runner, r: int, index: int, shard_file: str, corpus_dir: Path, work: Path
+) -> None:
+    """Round `r` of one shard, published atomically to `_work/r{r}/<shard>`."""
+    docs = list(read_shard(corpus_dir / shard_file))
+    write_shard(work / f"r{r}" / shard_file, runner.run_round(r, index, docs, work, shard_file))
+
+
+def _run_rounds(runner: _Runner, source: Manifest, corpus_dir: Path, work: Path, bar: Any) -> None:
+    """In this process: round 0 of every shard, then round 1, ...; finished units skipped."""
+    for r in range(runner.cfg.num_rounds):
+        for index, shard in enumerate(source.shards):
+            if (work / f"r{r}" / shard.file).is_file():
+                bar.update(_count_round(work, r, shard.file))
+                continue
+            synthesize_unit(runner, r, index, shard.file, corpus_dir, work)
 
 
 def _count_round(work: Path, r: int, shard_file: str) -> int:
