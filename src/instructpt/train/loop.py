@@ -20,6 +20,13 @@ Lean on purpose (not the HF `Trainer`): any `transformers` causal LM that takes
   tokens/s, MFU when the device's peak FLOP/s is known, elapsed s) in
   `metrics_path`; rows past the resume point are dropped on resume so the
   file always equals an uninterrupted run's (up to timings). Optionally TensorBoard.
+- Loss: `model(**batch).loss` by default; a `loss_fn(model, batch) -> (loss,
+  extras)` replaces it (distillation, `distill.py`); its extras (floats) are
+  averaged over the logged window and written beside the loss (their window
+  restarts on resume, unlike the loss's).
+- Batches: tensors passed to the model as keywords, except `num_tokens` (the
+  real tokens of a batch whose padding is not marked by an `attention_mask`,
+  e.g. packed instruction data with restarting `position_ids`), used for counting.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from instructpt.train.distributed import Dist, all_mean, barrier
 
 Precision = Literal["auto", "fp32", "bf16"]
 BatchSource = Callable[[int], Iterator[dict[str, Any]]]
+LossFn = Callable[[Any, dict[str, Any]], tuple[Any, dict[str, float]]]
 
 #: Dense bf16 peak FLOP/s per device, for MFU; matched against the CUDA device name.
 PEAK_BF16_FLOPS = {  # dense bf16; matched as whole words of the device name
@@ -215,6 +223,7 @@ def train_loop(
     *,
     checkpoint_dir: Path | None = None,
     dist: Dist | None = None,
+    loss_fn: LossFn | None = None,
 ) -> LoopResult:
     """Train `model` (already wrapped for DDP/FSDP when distributed) to `cfg.num_steps`.
 
@@ -254,6 +263,7 @@ def train_loop(
     metrics = metrics_path.open("ab") if metrics_path is not None and dist.is_main else None
     board = _tensorboard(cfg, dist)
     window, norms = list(state.window or []), list(state.grad_norms or [])
+    extras: dict[str, list[float]] = {}
     start_time = time.perf_counter() - state.elapsed_s
     run_start, run_tokens = time.perf_counter(), 0
     bar = tqdm(
@@ -277,18 +287,34 @@ def train_loop(
                     raise ValueError(
                         f"ran out of micro-batches at step {step} of {cfg.num_steps}"
                     ) from None
-                batch = {k: v.to(cfg.device, non_blocking=True) for k, v in batch.items()}
+                num_tokens = batch.get("num_tokens")
+                batch = {
+                    k: v.to(cfg.device, non_blocking=True)
+                    for k, v in batch.items()
+                    if k != "num_tokens"
+                }
                 autocast = (
                     torch.autocast(cfg.device.split(":")[0], dtype=torch.bfloat16)
                     if bf16
                     else contextlib.nullcontext()
                 )
                 with _grad_sync(model, micro == cfg.grad_accum - 1), autocast:
-                    loss = model(**batch).loss / cfg.grad_accum
+                    if loss_fn is None:
+                        loss = model(**batch).loss / cfg.grad_accum
+                    else:
+                        full, parts = loss_fn(model, batch)
+                        loss = full / cfg.grad_accum
+                        for key, value in parts.items():
+                            extras.setdefault(key, []).append(value)
                     loss.backward()
                 step_loss += loss.item()
                 mask = batch.get("attention_mask")
-                n = int(mask.sum()) if mask is not None else batch["input_ids"].numel()
+                if num_tokens is not None:
+                    n = int(num_tokens)
+                elif mask is not None:
+                    n = int(mask.sum())
+                else:
+                    n = batch["input_ids"].numel()
                 state.tokens += n * dist.world_size
                 run_tokens += n * dist.world_size
                 state.micro_batches += 1
@@ -323,7 +349,9 @@ def train_loop(
                 }
                 if peak and cfg.flops_per_token:
                     row["mfu"] = tok_s / dist.world_size * cfg.flops_per_token / peak
-                window, norms = [], []
+                for key, values in extras.items():
+                    row[key] = all_mean([sum(values) / len(values)], dist)[0]
+                window, norms, extras = [], [], {}
                 result.last_loss = mean_loss
                 result.history.append(row)
                 bar.set_postfix(loss=f"{mean_loss:.3f}", tok_s=f"{tok_s:.0f}")
@@ -331,7 +359,7 @@ def train_loop(
                     metrics.write(orjson.dumps(row) + b"\n")
                     metrics.flush()
                 if board is not None:
-                    for key in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu"):
+                    for key in ("loss", "lr", "grad_norm", "tokens_per_s", "mfu", "ce", "kl"):
                         if key in row:
                             board.add_scalar(f"train/{key}", row[key], step + 1)
                 if on_log is not None:

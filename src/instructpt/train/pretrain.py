@@ -18,10 +18,16 @@ stage is reused; a changed config is refused naming the changed keys.
 Data order: sequences of `seq_len` tokens from the shards in a seeded
 permutation per epoch (epoch e uses seed + e); rank r of w takes every w-th
 sequence. Position = micro-batches consumed, so resume skips exactly those.
+
+Distillation (`distill.teacher`, see `distill.py`): the loss mixes the usual
+next-token CE with the KL to a teacher sharing the tokenizer (checked against
+the tokenizer the student trains with), on every token of the packed sequences.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import os
 import shutil
@@ -39,6 +45,7 @@ from instructpt.corpus.resume import open_stage_dir
 from instructpt.corpus.runner import manifest_fingerprint
 from instructpt.corpus.shards import file_sha256
 from instructpt.errors import InputError
+from instructpt.train.distill import DistillConfig
 from instructpt.train.presets import PRESETS, resolve_preset
 
 STAGE = "pretrain"
@@ -140,6 +147,18 @@ class PretrainConfig(StageConfig):
     )
     num_threads: int | None = Field(None, ge=1, description="torch CPU threads.")
     progress: bool = Field(True, description="Show a progress bar on a terminal.")
+    distill: DistillConfig = Field(
+        default_factory=DistillConfig,  # type: ignore[arg-type]
+        description="Knowledge distillation from a teacher (off unless distill.teacher is set).",
+    )
+
+    def config_hash(self) -> str:
+        # With distillation off the hash is the one of configs written before the
+        # option existed, so finished pretrain directories stay reusable.
+        skip = set(self.runtime_fields) | (set() if self.distill.enabled else {"distill"})
+        data = self.model_dump(mode="json", exclude=skip)
+        blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
 
     @model_validator(mode="after")
     def _scratch_or_continue(self) -> PretrainConfig:
@@ -226,7 +245,7 @@ def _load_init_model(cfg: PretrainConfig) -> tuple[Any, Path | None]:
         raise InputError(f"init_from {src!r}: no such model directory")
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            src, trust_remote_code=cfg.trust_remote_code
+            src, trust_remote_code=cfg.trust_remote_code, use_safetensors=True
         ).float()  # fp32 master weights whatever the saved dtype; autocast does bf16
     except OSError as exc:
         raise InputError(f"init_from {src!r} could not be loaded: {exc}") from None
@@ -264,6 +283,8 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
     fingerprint = manifest_fingerprint(tokens_manifest) + (
         f"|{cfg.init_from}" if cfg.init_from else ""
     )
+    if cfg.distill.enabled:
+        fingerprint += f"|teacher={cfg.distill.teacher}"
     dist, device = D.init_distributed(resolve_device(cfg.device))
     try:
         if dist.is_main:
@@ -296,6 +317,11 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
             model = build_model(
                 preset, packed.vocab_size, packed.index["bos_id"], packed.index["eos_id"], cfg.seed
             )
+        loss_fn = None
+        if cfg.distill.enabled:
+            from instructpt.train.distill import DistillLoss, load_teacher
+
+            loss_fn = DistillLoss(load_teacher(cfg.distill, tok_dir, device), cfg.distill)
         params = count_parameters(model)
         steps = plan_steps(cfg, packed.num_sequences, packed.seq_len, dist.world_size)
         model.to(device)
@@ -329,6 +355,7 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
             metrics_path=out_dir / METRICS_NAME,
             checkpoint_dir=out_dir / CHECKPOINT_DIR,
             dist=dist,
+            loss_fn=loss_fn,
         )
         final = _save_final(model, wrapped, dist, tok_dir, out_dir)
         stats = {
@@ -346,6 +373,9 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
             "init_from": cfg.init_from,
             "mfu": result.history[-1].get("mfu") if result.history else None,
         }
+        if cfg.distill.enabled and result.history:
+            stats["last_ce"] = result.history[-1].get("ce")
+            stats["last_kl"] = result.history[-1].get("kl")
         manifest = Manifest(
             stage=STAGE,
             config_hash=cfg.config_hash(),
@@ -363,9 +393,12 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
 
 
 def _save_final(
-    model: Any, wrapped: Any, dist: Any, tok_dir: Path, out_dir: Path
+    model: Any, wrapped: Any, dist: Any, tok_dir: Path | None, out_dir: Path, tokenizer: Any = None
 ) -> list[ShardInfo]:
-    """save_pretrained (safetensors) + tokenizer files into model/, atomically by rename."""
+    """save_pretrained (safetensors) + tokenizer into model/, atomically by rename.
+
+    The tokenizer is `tokenizer.save_pretrained` when given, else the files of `tok_dir`.
+    """
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
     state = get_model_state_dict(
@@ -382,9 +415,12 @@ def _save_final(
     shutil.rmtree(tmp, ignore_errors=True)
     model.config.use_cache = True  # for generate() and serving
     model.save_pretrained(tmp, state_dict=state, safe_serialization=True)
-    for name in TOKENIZER_FILES:
-        if (tok_dir / name).is_file():
-            shutil.copy2(tok_dir / name, tmp / name)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp)
+    elif tok_dir is not None:
+        for name in TOKENIZER_FILES:
+            if (tok_dir / name).is_file():
+                shutil.copy2(tok_dir / name, tmp / name)
     shutil.rmtree(final, ignore_errors=True)
     os.replace(tmp, final)
     return [

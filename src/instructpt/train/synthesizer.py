@@ -412,7 +412,10 @@ def _load_base(cfg: TrainSynthesizerConfig) -> tuple[Any, Any]:
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token  # pads are masked; any id will do
     # Train in fp32 (CPU) or fp32 master weights under bf16 autocast (GPU).
-    model = AutoModelForCausalLM.from_pretrained(cfg.base_model, dtype=torch.float32)
+    # safetensors only: a pickled .bin from the hub would run code on load
+    model = AutoModelForCausalLM.from_pretrained(
+        cfg.base_model, dtype=torch.float32, use_safetensors=True
+    )
     return tokenizer, model
 
 

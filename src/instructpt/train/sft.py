@@ -1,0 +1,440 @@
+"""The `sft` stage: instruction tuning of a model directory on instruction records.
+
+Records (Alpaca or chat, `sft_data.py`) are rendered with the model's chat
+template (else a documented plain one), the loss is on the assistant turns
+only, token by token, and examples are packed into sequences whose examples
+cannot see each other. Training is the shared loop (`loop.py`): the same
+optimizer, schedule, checkpoints and exact resume as pre-training.
+
+Options:
+- `lora.r > 0`: LoRA adapters through peft (Hu et al. 2021) on `lora.target_modules`
+  (default every linear layer but the output head); only the adapters train.
+  The adapter is saved in `adapter/` (peft's `save_pretrained`, safetensors);
+  `lora.merge` also writes the merged full model to `model/`.
+- `distill.teacher`: the loss mixes CE with the KL to a teacher sharing the
+  tokenizer, on the answer tokens only (`distill.py`).
+
+Loss normalisation: each micro-batch's loss is the mean over its answer
+tokens, and micro-batches of a step are averaged; packs hold different numbers
+of answer tokens, so with `grad_accum > 1` this weights tokens slightly unevenly
+(as HF's Trainer did before `num_items_in_batch`); fine at this scale.
+
+Layout of the output directory:
+    config.yaml            resolved config (written before the first step)
+    rejected.jsonl         bad records: location (file line N), reason, detail
+    metrics.jsonl          one row per logged step (loss; ce and kl when distilling)
+    checkpoints/step-N/    exact resume, as in pretrain
+    model/                 the tuned model (full fine-tuning, or LoRA merged) + tokenizer
+    adapter/               LoRA only: adapter_model.safetensors + adapter_config.json
+    _manifest.json         written last; stats: records, drops by reason, packs, loss
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from instructpt.config import StageConfig
+from instructpt.corpus.manifest import Manifest, ShardInfo
+from instructpt.corpus.resume import open_stage_dir
+from instructpt.corpus.shards import file_sha256
+from instructpt.errors import InputError
+from instructpt.train.distill import DistillConfig
+
+STAGE = "sft"
+MODEL_DIR = "model"
+ADAPTER_DIR = "adapter"
+CHECKPOINT_DIR = "checkpoints"
+METRICS_NAME = "metrics.jsonl"
+REJECTED_NAME = "rejected.jsonl"
+
+
+class LoraSpec(BaseModel):
+    """`lora:` section; LoRA is on when `r > 0`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    r: int = Field(0, ge=0, description="LoRA rank; 0 = full fine-tuning (no LoRA).")
+    alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    target_modules: list[str] = Field(
+        default_factory=lambda: ["all-linear"],
+        description="Module names to adapt (e.g. q_proj v_proj); all-linear: every linear "
+        "layer but the output head.",
+    )
+    merge: bool = Field(False, description="Also save the merged full model to model/.")
+
+    @property
+    def enabled(self) -> bool:
+        return self.r > 0
+
+
+class SftConfig(StageConfig):
+    """Instruction records -> a model tuned to answer them (loss on the answers only)."""
+
+    runtime_fields: ClassVar[frozenset[str]] = frozenset(
+        {"device", "checkpoint_every", "keep_checkpoints", "log_every", "num_threads", "progress"}
+    )
+
+    model: str = Field(..., description="Model directory (or hub name) to tune.")
+    data: list[str] = Field(
+        ...,
+        min_length=1,
+        description="Instruction files or globs: jsonl (gz/zst) or parquet; Alpaca "
+        "(instruction, input, output) or chat (messages) records.",
+    )
+    trust_remote_code: bool = Field(False, description="Allow the model's custom code.")
+    template: Literal["auto", "model", "plain"] = Field(
+        "auto",
+        description="auto: the tokenizer's chat template, else plain; model: require the "
+        "tokenizer's; plain: the built-in ### User/### Assistant template.",
+    )
+    on_error: Literal["skip", "fail"] = Field(
+        "skip", description="skip: count bad records and go on; fail: stop at the first one."
+    )
+    seq_len: int = Field(1024, ge=8, description="Tokens per (packed) sequence; longer cut.")
+    packing: bool = Field(True, description="Pack several examples into one sequence.")
+    micro_batch_size: int = Field(8, ge=1, description="Sequences per forward pass.")
+    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    num_steps: int | None = Field(None, ge=1, description="Optimizer steps (wins over epochs).")
+    epochs: float = Field(3.0, gt=0, description="Passes over the examples.")
+    lr: float = Field(1e-4, gt=0, description="Peak learning rate (LoRA likes ~10x full FT).")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    warmup_fraction: float = Field(0.03, ge=0, le=1, description="Share of steps warming up.")
+    weight_decay: float = Field(0.0, ge=0)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.95, ge=0, lt=1)
+    grad_clip: float = Field(1.0, ge=0, description="Max grad norm; 0 disables clipping.")
+    seed: int = Field(1234, description="Packing order, data order, LoRA init.")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast on CUDA, fp32 on CPU."
+    )
+    device: str = Field("auto", description="auto: cuda when available, else cpu.")
+    activation_checkpointing: bool = Field(False, description="Recompute activations.")
+    checkpoint_every: int = Field(200, ge=0, description="Steps between checkpoints; 0 = none.")
+    keep_checkpoints: int = Field(2, ge=1)
+    log_every: int = Field(10, ge=1)
+    num_threads: int | None = Field(None, ge=1, description="torch CPU threads.")
+    progress: bool = Field(True, description="Show a progress bar on a terminal.")
+    lora: LoraSpec = Field(default_factory=LoraSpec)  # type: ignore[arg-type]
+    distill: DistillConfig = Field(
+        default_factory=DistillConfig,  # type: ignore[arg-type]
+        description="Knowledge distillation from a teacher (off unless distill.teacher is set).",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> SftConfig:
+        if self.lora.enabled and self.activation_checkpointing:
+            raise ValueError("activation_checkpointing with lora is not supported; drop one")
+        return self
+
+
+@dataclass
+class SftResult:
+    out_dir: Path
+    manifest: Manifest
+    reused: bool
+
+    @property
+    def model_dir(self) -> Path | None:
+        path = self.out_dir / MODEL_DIR
+        return path if path.is_dir() else None
+
+    @property
+    def adapter_dir(self) -> Path | None:
+        path = self.out_dir / ADAPTER_DIR
+        return path if path.is_dir() else None
+
+    def summary_lines(self) -> list[str]:
+        st = self.manifest.stats
+        what = "reused" if self.reused else "tuned"
+        where = ", ".join(str(p) for p in (self.model_dir, self.adapter_dir) if p is not None)
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted(st["dropped"].items())) or "none"
+        return [
+            f"sft: {what} -> {where}",
+            f"  records {st['records']:,}: {st['examples']:,} examples, dropped: {dropped}"
+            + (f" (see {self.out_dir / REJECTED_NAME})" if st["dropped"] else ""),
+            f"  {st['steps']} steps, {st['packs']:,} sequences, {st['loss_tokens']:,} answer "
+            f"tokens per epoch, loss {st['first_loss']:.3f} -> {st['last_loss']:.3f}",
+        ]
+
+
+def _input_fingerprint(cfg: SftConfig) -> str:
+    from instructpt.corpus.readers import discover_sources
+
+    parts: list[Any] = [s.fingerprint() for s in discover_sources(list(cfg.data))]
+    for src in (cfg.model, cfg.distill.teacher):
+        if src is not None and Path(src).is_dir():
+            parts.append(
+                [
+                    [p.name, p.stat().st_size, p.stat().st_mtime_ns]
+                    for p in sorted(Path(src).iterdir())
+                ]
+            )
+        else:
+            parts.append(src)
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def _load_model(cfg: SftConfig) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    src = cfg.model
+    if not Path(src).exists() and ("/" not in src or src.startswith((".", "/"))):
+        raise InputError(f"model {src!r}: no such model directory")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(src, trust_remote_code=cfg.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(
+            src, trust_remote_code=cfg.trust_remote_code, dtype=torch.float32, use_safetensors=True
+        )  # fp32 master weights whatever the saved dtype; autocast does bf16
+    except OSError as exc:
+        raise InputError(f"model {src!r} could not be loaded: {exc}") from None
+    # a training forward: no KV cache, which also lets packed position ids isolate examples
+    model.config.use_cache = False
+    return tokenizer, model
+
+
+def _add_lora(model: Any, spec: LoraSpec) -> Any:
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as exc:
+        raise InputError("lora.r > 0 needs peft: pip install 'instructpt[lora]' (or peft)") from exc
+    targets: Any = spec.target_modules
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    config = LoraConfig(
+        r=spec.r,
+        lora_alpha=spec.alpha,
+        lora_dropout=spec.dropout,
+        target_modules=targets,
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:
+        raise InputError(f"lora.target_modules {spec.target_modules}: {exc}") from None
+
+
+def sft_batches(
+    packs: list[list[Any]], cfg: SftConfig, pad_id: int, start: int, rank: int, world_size: int
+) -> Iterator[dict[str, Any]]:
+    """Micro-batches of this rank from number `start` on, across epochs, deterministically.
+
+    Epoch e visits the packs in a permutation seeded by seed + e; rank r of w
+    takes every w-th micro-batch of it.
+    """
+    import random
+
+    from instructpt.train.sft_data import collate
+
+    per_epoch = len(packs) // (cfg.micro_batch_size * world_size)
+    if per_epoch < 1:
+        raise InputError(
+            f"{len(packs)} sequences are fewer than one micro-batch of {cfg.micro_batch_size} "
+            f"per rank; lower micro_batch_size or give more data"
+        )
+    epoch, skip = divmod(start, per_epoch)
+    while True:
+        order = list(range(len(packs)))
+        random.Random(f"sft-epoch-{cfg.seed + epoch}").shuffle(order)
+        for i in range(skip, per_epoch):
+            first = (i * world_size + rank) * cfg.micro_batch_size
+            chosen = order[first : first + cfg.micro_batch_size]
+            yield collate([packs[j] for j in chosen], pad_id)
+        epoch, skip = epoch + 1, 0
+
+
+def plan_steps(cfg: SftConfig, num_packs: int, world_size: int) -> int:
+    if cfg.num_steps is not None:
+        return cfg.num_steps
+    per_step = cfg.micro_batch_size * cfg.grad_accum * world_size
+    steps = math.floor(cfg.epochs * num_packs / per_step)
+    if steps < 1:
+        raise InputError(
+            f"{num_packs} sequences are fewer than one step of {per_step} sequences "
+            f"(micro_batch_size x grad_accum x ranks); lower them or give more data"
+        )
+    return steps
+
+
+def sft(cfg: SftConfig, out_dir: Path, overwrite: bool = False) -> SftResult:
+    """Tune (or resume, or reuse) `cfg.model` on `cfg.data` into `out_dir` (rank 0 writes)."""
+    import torch
+
+    from instructpt.synth.engines.hf import resolve_device
+    from instructpt.train import distributed as D
+    from instructpt.train.loop import LoopConfig, train_loop
+    from instructpt.train.sft_data import (
+        ReadStats,
+        RecordError,
+        ensure_chat_template,
+        pack_examples,
+        read_records,
+        reject,
+        tokenize_messages,
+        write_rejected,
+    )
+
+    fingerprint = _input_fingerprint(cfg)
+    dist, device = D.init_distributed(resolve_device(cfg.device))
+    try:
+        if dist.is_main:
+            opened = open_stage_dir(out_dir, STAGE, cfg, fingerprint, overwrite)
+            done = opened.done
+        D.barrier(dist)
+        if not dist.is_main:
+            from instructpt.corpus.manifest import read_manifest
+
+            done = read_manifest(out_dir)
+        if done is not None:
+            return SftResult(out_dir, done, reused=True)
+        if cfg.num_threads:
+            torch.set_num_threads(cfg.num_threads)
+
+        tokenizer, model = _load_model(cfg)
+        template = ensure_chat_template(tokenizer, cfg.template)
+        loss_fn = None
+        if cfg.distill.enabled:
+            from instructpt.train.distill import DistillLoss, load_teacher
+
+            loss_fn = DistillLoss(load_teacher(cfg.distill, cfg.model, device), cfg.distill)
+
+        # Data, all before the first step: bad records fail or are counted here.
+        read = ReadStats()
+        rejected: list[dict[str, str]] = []
+        counts: Counter[str] = Counter()
+        examples = []
+        for where, messages in read_records(cfg.data, read, cfg.on_error, rejected):
+            try:
+                examples.append(tokenize_messages(tokenizer, messages, counts))
+            except RecordError as exc:
+                read.kept -= 1
+                reject(where, exc, read, cfg.on_error, rejected)
+        if dist.is_main:
+            write_rejected(out_dir / REJECTED_NAME, rejected)
+        if not examples:
+            raise InputError(
+                f"no usable instruction records in {cfg.data} ({read.records} read, dropped: "
+                f"{dict(read.dropped)}); see {out_dir / REJECTED_NAME}"
+            )
+        packs, pack_stats = pack_examples(examples, cfg.seq_len, cfg.seed, cfg.packing)
+        pad_id = tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+        steps = plan_steps(cfg, len(packs), dist.world_size)
+
+        torch.manual_seed(cfg.seed)  # LoRA's A matrices are drawn here
+        trained = _add_lora(model, cfg.lora) if cfg.lora.enabled else model
+        trained.to(device)
+        strategy = "ddp" if cfg.lora.enabled else "auto"  # FSDP wraps the bare HF layout
+        wrapped = D.wrap_model(trained, dist, strategy, device)
+        loop_cfg = LoopConfig(
+            num_steps=steps,
+            lr=cfg.lr,
+            min_lr_ratio=cfg.min_lr_ratio,
+            warmup_steps=round(steps * cfg.warmup_fraction),
+            weight_decay=cfg.weight_decay,
+            betas=(cfg.beta1, cfg.beta2),
+            grad_clip=cfg.grad_clip,
+            grad_accum=cfg.grad_accum,
+            seed=cfg.seed,
+            device=device,
+            precision=cfg.precision,
+            activation_checkpointing=cfg.activation_checkpointing,
+            log_every=cfg.log_every,
+            checkpoint_every=cfg.checkpoint_every,
+            keep_checkpoints=cfg.keep_checkpoints,
+            progress=cfg.progress,
+        )
+        result = train_loop(
+            wrapped,
+            lambda start: sft_batches(packs, cfg, pad_id, start, dist.rank, dist.world_size),
+            loop_cfg,
+            metrics_path=out_dir / METRICS_NAME,
+            checkpoint_dir=out_dir / CHECKPOINT_DIR,
+            dist=dist,
+            loss_fn=loss_fn,
+        )
+        shards = _save(trained, wrapped, dist, tokenizer, cfg, out_dir)
+        trainable = sum(p.numel() for p in trained.parameters() if p.requires_grad)
+        stats = {
+            "records": read.records,
+            "examples": len(examples),
+            "dropped": dict(read.dropped),
+            "boundaries_retokenized": counts["boundaries_retokenized"],
+            "template": template,
+            "truncated": pack_stats.truncated,
+            "dropped_after_truncation": pack_stats.dropped_after_truncation,
+            "packs": pack_stats.packs,
+            "examples_per_pack": pack_stats.examples / max(1, pack_stats.packs),
+            "tokens": pack_stats.tokens,
+            "loss_tokens": pack_stats.loss_tokens,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "trainable_parameters": trainable,
+            "lora": cfg.lora.enabled,
+            "steps": result.steps,
+            "tokens_trained": result.tokens,
+            "first_loss": result.first_loss,
+            "last_loss": result.last_loss,
+            "tokens_per_s": result.tokens_per_s,
+            "seconds": result.seconds,
+            "resumed_from_step": result.resumed_from,
+            "device": device,
+            "world_size": dist.world_size,
+        }
+        if cfg.distill.enabled and result.history:
+            stats["last_ce"] = result.history[-1].get("ce")
+            stats["last_kl"] = result.history[-1].get("kl")
+        manifest = Manifest(
+            stage=STAGE,
+            config_hash=cfg.config_hash(),
+            input_fingerprint=fingerprint,
+            format="safetensors",
+            shards=shards,
+            stats=stats,
+        )
+        if dist.is_main:
+            opened.finish(manifest)
+        D.barrier(dist)
+        return SftResult(out_dir, manifest, reused=False)
+    finally:
+        D.shutdown(dist)
+
+
+def _save(
+    trained: Any, wrapped: Any, dist: Any, tokenizer: Any, cfg: SftConfig, out_dir: Path
+) -> list[ShardInfo]:
+    """model/ (full or merged) and adapter/ (LoRA), each published by rename."""
+    from instructpt.train.pretrain import _save_final
+
+    shards: list[ShardInfo] = []
+    if not cfg.lora.enabled:
+        return _save_final(trained, wrapped, dist, None, out_dir, tokenizer=tokenizer)
+    if dist.is_main:
+        final = out_dir / ADAPTER_DIR
+        tmp = out_dir / f"{ADAPTER_DIR}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        trained.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        shards += [
+            ShardInfo(f"{ADAPTER_DIR}/{p.name}", 1, file_sha256(p), p.stat().st_size)
+            for p in sorted(final.iterdir())
+            if p.is_file()
+        ]
+    if cfg.lora.merge:
+        merged = trained.merge_and_unload()
+        shards += _save_final(merged, merged, dist, None, out_dir, tokenizer=tokenizer)
+    return shards
