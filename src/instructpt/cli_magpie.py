@@ -1,0 +1,74 @@
+"""`instructpt magpie`: instruction records from an aligned chat model (work: `instructpt.magpie`).
+
+Built by a factory that takes cli.py's shared `--config`, `--run-dir` and
+`--overwrite` options, so this module never imports cli.py (which registers
+it): no import cycle, also under `python -m instructpt.cli`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from instructpt.cli_options import config_options, given
+from instructpt.config import load_config
+from instructpt.magpie.config import MagpieConfig
+
+EPILOG = """\b
+Examples:
+  # a local chat model on CPU, its own chat template (template auto)
+  instructpt magpie --run-dir runs/mine --model runs/mine/models/instruct-sft/model \\
+      --num-queries 200 --max-response-tokens 128
+  # a Llama-3 Instruct model on a GPU, in-process vLLM
+  instructpt magpie --run-dir runs/gen --engine vllm \\
+      --model meta-llama/Meta-Llama-3-8B-Instruct --template llama3 --num-queries 10000
+  # any OpenAI-compatible server that takes raw completions
+  instructpt magpie --run-dir runs/gen --engine openai --model Qwen/Qwen2-7B-Instruct \\
+      --template qwen2 --openai-base-urls http://127.0.0.1:8000/v1
+  # a model with its own format
+  instructpt magpie --run-dir runs/gen --model my/chat --template custom \\
+      --prefix $'<s>### User:\\n' --stop '### Assistant:'
+  # use the output as general instruction data, or to instruction-tune
+  instructpt mix --run-dir runs/bio --recipe domain --general runs/gen/magpie --tokenizer t/
+  instructpt sft 'runs/gen/magpie/shard-*.jsonl.zst' --model base/ --run-dir runs/gen"""
+
+Option = Callable[[Any], Any]
+
+
+def magpie_command(config_option: Option, run_dir_option: Option, overwrite_option: Option) -> Any:
+    """The `magpie` click command, decorated with cli.py's shared options."""
+    decorators = [
+        click.command("magpie", epilog=EPILOG),
+        config_option,
+        run_dir_option,
+        overwrite_option,
+        config_options(MagpieConfig),
+    ]
+    command: Any = magpie
+    for decorate in reversed(decorators):  # in the order a decorator stack applies them
+        command = decorate(command)
+    return command
+
+
+def magpie(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
+    """Write instruction records with no seed data: Magpie (Xu et al. 2024).
+
+    The model is prompted with its chat template up to the start of a user turn
+    and writes a query (temperature 1), cut at the end of the turn; the query is
+    answered greedily. Drops (length, repetition, refusals, near-duplicates,
+    template leaks) are counted by reason. Writes <run-dir>/magpie (records with
+    instruction/input/output and chat messages, a manifest; drops with their
+    reason in <run-dir>/magpie-dropped.jsonl.zst)
+    and keeps every finished request in <run-dir>/cache/magpie-replay.sqlite.
+    """
+    from instructpt.magpie import magpie as run_magpie
+
+    cfg = load_config(MagpieConfig, config_path, given(flags, MagpieConfig))
+    result = run_magpie(
+        cfg, run_dir / "magpie", overwrite, run_dir / "cache" / "magpie-replay.sqlite"
+    )
+    for line in result.summary_lines():
+        click.echo(line)

@@ -1,0 +1,157 @@
+"""The magpie stage with a scripted engine: drops by reason, records, resume, seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+
+from instructpt.corpus.manifest import read_manifest
+from instructpt.corpus.shards import read_shard
+from instructpt.errors import ConfigError, ResumeError
+from instructpt.magpie import MagpieConfig, magpie
+from instructpt.magpie.stage import _query_groups, group_seed
+from instructpt.magpie.templates import PRESETS
+from instructpt.mix.inputs import general_text
+from tests.conftest import tree_bytes
+from tests.magpie.scripted import EXPECTED_DROPS, EXPECTED_RECORDS, ScriptedChatEngine
+from tests.magpie.tiny_chat import build_chat_tokenizer
+
+PREFIX = PRESETS["llama3"].prefix
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("llama3-tokenizer")
+    build_chat_tokenizer("llama3").save_pretrained(out)
+    return out
+
+
+def config(model: Path, **overrides) -> MagpieConfig:
+    values = {"model": str(model), "num_queries": 10, "progress": False, "hf": {"batch_size": 4}}
+    return MagpieConfig.model_validate({**values, **overrides})
+
+
+def run(cfg: MagpieConfig, out: Path, engine: ScriptedChatEngine | None = None, **kw):
+    engine = engine or ScriptedChatEngine(PREFIX, cfg.seed, cfg.hf.batch_size)
+    return magpie(cfg, out, engine_factory=lambda _scfg: engine, **kw), engine
+
+
+def records(out: Path) -> list[dict]:
+    manifest = read_manifest(out)
+    return [r for s in manifest.shards for r in read_shard(out / s.file)]
+
+
+def test_planted_queries_and_answers_are_kept_or_dropped_by_reason(tokenizer_dir, tmp_path):
+    result, engine = run(config(tokenizer_dir), tmp_path / "magpie")
+    got = [(r["instruction"], r["output"]) for r in records(tmp_path / "magpie")]
+    assert got == EXPECTED_RECORDS
+    st = result.manifest.stats
+    assert st["dropped"] == EXPECTED_DROPS
+    assert st["queries_sampled"] == 10 and st["records"] == 3
+    assert st["queries_kept"] == 5  # answered: 5 of 10 survive the query filters
+    assert st["queries_ended"] == 9  # all but the one that never ended its turn
+    assert st["well_formed_share"] == 0.3
+    assert sum(st["dropped"].values()) + st["records"] == st["queries_sampled"]
+    # responses are asked only for kept queries, greedily
+    assert engine.requests == 10 + 5
+    assert [p.temperature for _, p in engine.calls[-2:]] == [0.0, 0.0]
+
+
+def test_records_are_alpaca_and_chat_shaped_and_readable_as_general_mix_data(
+    tokenizer_dir, tmp_path
+):
+    run(config(tokenizer_dir), tmp_path / "magpie")
+    rec = records(tmp_path / "magpie")[0]
+    assert set(rec) == {"id", "instruction", "input", "output", "messages", "meta"}
+    assert rec["messages"] == [
+        {"role": "user", "content": "Where was Ada Brook born?"},
+        {"role": "assistant", "content": "Ada Brook was born in Lowmere."},
+    ]
+    assert rec["input"] == "" and rec["id"].startswith("magpie-")
+    assert rec["meta"]["template"] == "auto" and rec["meta"]["source"] == "magpie"
+    assert general_text(rec) == "Where was Ada Brook born? Ada Brook was born in Lowmere."
+    assert len({r["id"] for r in records(tmp_path / "magpie")}) == 3
+
+
+def test_outputs_beside_the_records(tokenizer_dir, tmp_path):
+    out = tmp_path / "magpie"
+    result, _ = run(config(tokenizer_dir), out)
+    assert (out / "config.yaml").is_file() and not (out / "_work").exists()
+    stats = orjson.loads((out / "stats.json").read_bytes())
+    assert stats["dropped"] == EXPECTED_DROPS and stats["sample"]["instruction"]
+    dropped = list(read_shard(tmp_path / "magpie-dropped.jsonl.zst"))
+    assert [d["reason"] for d in dropped].count("response_refusal") == 1
+    assert all("index" in d for d in dropped) and len(dropped) == 7
+    assert not any("instruction" in d or "output" in d for d in dropped)
+    lines = result.summary_lines()
+    assert "3 instruction records from 10 sampled queries (30.0% well-formed)" in lines[0]
+    assert any(line.startswith("  sample instruction: Where was Ada Brook born?") for line in lines)
+
+
+def test_a_finished_run_is_not_redone_and_a_changed_config_is_refused(tokenizer_dir, tmp_path):
+    out = tmp_path / "magpie"
+    run(config(tokenizer_dir), out)
+    again, engine = run(config(tokenizer_dir), out)
+    assert again.already_done and engine.requests == 0
+    with pytest.raises(ResumeError, match="num_queries"):
+        run(config(tokenizer_dir, num_queries=12), out)
+
+
+def test_a_killed_run_resumes_from_the_replay_cache_with_the_same_bytes(tokenizer_dir, tmp_path):
+    cfg = config(tokenizer_dir)
+    run(cfg, tmp_path / "whole", cache_path=tmp_path / "c1.sqlite")
+    killer = ScriptedChatEngine(PREFIX, cfg.seed, 4, fail_after=12)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, tmp_path / "resumed", killer, cache_path=tmp_path / "c2.sqlite")
+    result, engine = run(cfg, tmp_path / "resumed", cache_path=tmp_path / "c2.sqlite")
+    # the 10 queries and 2 of the 5 responses were finished and cached before the kill
+    assert result.cache_hits == 12 and engine.requests == 3
+    assert tree_bytes(tmp_path / "resumed") == tree_bytes(tmp_path / "whole")
+
+
+def test_hf_queries_share_a_seed_per_batch_and_other_engines_get_one_per_query(tokenizer_dir):
+    hf = _query_groups(config(tokenizer_dir, num_queries=10))
+    assert [len(idxs) for idxs, _ in hf] == [4, 4, 2]
+    assert [p.seed for _, p in hf] == [group_seed(0, g) for g in range(3)]
+    assert all(p.temperature == 1.0 and p.top_p == 1.0 for _, p in hf)
+    openai = _query_groups(config(tokenizer_dir, num_queries=5, engine="openai"))
+    assert [idxs for idxs, _ in openai] == [[0], [1], [2], [3], [4]]
+    assert len({p.seed for _, p in openai}) == 5
+    assert {p.seed for _, p in _query_groups(config(tokenizer_dir, seed=1))}.isdisjoint(
+        {p.seed for _, p in hf}
+    )
+
+
+def test_a_preset_that_does_not_fit_the_models_template_fails_before_generation(
+    tokenizer_dir, tmp_path
+):
+    cfg = config(tokenizer_dir, template="qwen2")
+    with pytest.raises(ConfigError, match="template: auto"):
+        run(cfg, tmp_path / "magpie")
+    assert not (tmp_path / "magpie").exists()  # refused before the stage dir was made
+    result, _ = run(config(tokenizer_dir, template="llama3"), tmp_path / "ok")
+    assert result.manifest.stats["records"] == 3
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ValueError, match="did you mean 'gemma2'"):
+        MagpieConfig(model="m", template="gemma-2")
+    with pytest.raises(ValueError, match="needs prefix"):
+        MagpieConfig(model="m", template="custom")
+    with pytest.raises(ValueError, match="max_context"):
+        MagpieConfig(model="m", max_response_tokens=5000)
+
+
+def test_the_output_folder_is_read_by_sft_as_chat_records(tokenizer_dir, tmp_path):
+    from instructpt.train.sft_data import ReadStats, read_records
+
+    run(config(tokenizer_dir), tmp_path / "magpie")
+    stats = ReadStats()
+    got = list(read_records([str(tmp_path / "magpie" / "shard-*.jsonl.zst")], stats, "fail"))
+    assert stats.kept == 3 and not stats.dropped  # drops are not in the shards
+    assert got[0][1] == [
+        {"role": "user", "content": "Where was Ada Brook born?"},
+        {"role": "assistant", "content": "Ada Brook was born in Lowmere."},
+    ]
