@@ -17,6 +17,7 @@ used up. Behaviours, written as `name` or `name:argument`:
     nonjson       a 200 with an HTML body
     400           context-length error in vLLM's wording
     reject        400 "prompt must be a string." (`transformers serve` given token ids)
+    401           the API key is refused
 
 Prompts longer than `max_prompt_len` (tokens for id prompts, characters for
 text) always get the 400, as a real server would. The server records requests
@@ -217,6 +218,8 @@ class FaultServer:
                     self.send_json(400, {"error": {"message": message, "code": 400}})
                 elif name == "reject":
                     self.send_json(400, {"detail": "prompt must be a string."})
+                elif name == "401":
+                    self.send_json(401, {"error": {"message": "Incorrect API key provided"}})
                 else:
                     raise ValueError(f"unknown behaviour {behaviour!r}")
 

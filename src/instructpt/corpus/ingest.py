@@ -220,6 +220,12 @@ def _read_source(
         doc, reason, detail = to_document(
             rec, cfg.text_field, cfg.id_field, cfg.min_chars, cfg.max_chars
         )
+        line = b""
+        if doc is not None:
+            try:
+                line = dumps(doc.to_dict())
+            except TypeError as exc:  # orjson: nested deeper than 255 levels
+                doc, reason, detail = None, "unserializable", f"cannot be written as JSON: {exc}"
         if doc is None:
             assert reason is not None
             if cfg.on_error == "fail":
@@ -231,7 +237,6 @@ def _read_source(
             quarantine.append(_quarantine_line(rec, reason, detail))
         else:
             stats.kept += 1
-            line = dumps(doc.to_dict())
             block_bytes += len(line)
             pieces.setdefault(shard_of(doc.id, cfg.num_shards), []).append(line)
         if stats.read >= cfg.block_records or block_bytes >= BLOCK_MAX_BYTES:
@@ -246,7 +251,10 @@ def _read_source(
 def _quarantine_line(rec: RawRecord, reason: str, detail: str) -> bytes:
     raw = rec.raw
     if not raw and rec.data is not None:
-        raw = orjson.dumps(rec.data, default=str).decode()
+        try:
+            raw = orjson.dumps(rec.data, default=str).decode()
+        except TypeError:  # too deeply nested to write; the location still finds it
+            raw = f"<a {type(rec.data).__name__} nested too deeply to write as JSON>"
     entry: dict[str, Any] = {
         "location": rec.location,
         "source": rec.source,

@@ -9,7 +9,7 @@ list the folder, so a stray temp file can never be mistaken for data.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import orjson
@@ -59,11 +59,21 @@ def read_manifest(folder: Path) -> Manifest | None:
     try:
         data = orjson.loads(path.read_bytes())
         data["shards"] = [ShardInfo(**s) for s in data["shards"]]
-        return Manifest(**data)
+        manifest = Manifest(**data)
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise InputError(
             f"{path} is not a valid manifest ({exc}); rerun that stage with --overwrite"
         ) from None
+    for shard in manifest.shards:
+        # Shard names are joined to folders by every reader: one from an edited or
+        # foreign manifest must not reach outside the stage folder.
+        name = PurePosixPath(shard.file) if isinstance(shard.file, str) else None
+        if name is None or name.is_absolute() or ".." in name.parts or "\\" in shard.file:
+            raise InputError(
+                f"{path} names a shard outside its folder ({shard.file!r}); rerun that stage "
+                "with --overwrite"
+            )
+    return manifest
 
 
 def require_manifest(folder: Path, what: str) -> Manifest:

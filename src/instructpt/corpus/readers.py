@@ -22,6 +22,7 @@ import glob
 import gzip
 import io
 import os
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,26 +218,111 @@ def open_binary(path: str, raw: BinaryIO | None = None) -> BinaryIO:
     lower = path.lower()
     raw = raw if raw is not None else open(path, "rb")  # noqa: SIM115 - closed via the stream
     if lower.endswith(".gz"):
-        return io.BufferedReader(gzip.GzipFile(fileobj=raw, mode="rb"), buffer_size=1 << 20)  # type: ignore[arg-type]
+        gz = gzip.GzipFile(fileobj=raw, mode="rb")
+        return io.BufferedReader(_Read1Reader(gz, raw), buffer_size=1 << 20)
     if lower.endswith(".zst"):
+        return io.BufferedReader(_StrictZstdReader(raw), buffer_size=1 << 20)
+    return raw
+
+
+class _Read1Reader(io.RawIOBase):
+    """Reads with `read1`, so the lines before a truncated end are delivered, not lost.
+
+    `GzipFile.read(n)` collects n bytes before returning; a file cut short raised
+    EOFError with up to a buffer of complete lines still unreturned.
+    """
+
+    def __init__(self, stream: Any, raw: BinaryIO) -> None:
+        self._stream = stream
+        self._raw = raw
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._stream.close()
+            self._raw.close()
+        super().close()
+
+
+class _StrictZstdReader(io.RawIOBase):
+    """zstd frames one after another; a stream cut inside a frame raises, never ends early.
+
+    zstandard's `stream_reader` reports end of file on a truncated frame, so a
+    cut-off download or copy silently lost its last records; gzip raises EOFError
+    in that case, and so does this reader.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(
-            raw, read_across_frames=True, closefd=True
-        )
-        return io.BufferedReader(reader, buffer_size=1 << 20)  # type: ignore[arg-type]
-    return raw
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj = self._dctx.decompressobj()
+        self._in_frame = False
+        self._out = b""
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._pos >= len(self._out):
+            chunk = self._raw.read(1 << 16)
+            if not chunk:
+                if self._in_frame:
+                    raise EOFError("zstd stream ended inside a frame: the file is truncated")
+                return 0
+            out = []
+            while chunk:
+                out.append(self._obj.decompress(chunk))
+                self._in_frame = not self._obj.eof
+                chunk = b""
+                if self._obj.eof:  # the next frame starts in what this one left over
+                    chunk = self._obj.unused_data
+                    self._obj = self._dctx.decompressobj()
+            self._out, self._pos = b"".join(out), 0
+        n = min(len(buffer), len(self._out) - self._pos)
+        buffer[:n] = self._out[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
 
 
 def _iter_jsonl(
     source: Source, skip: int, max_line_bytes: int, tap: ProgressTap
 ) -> Iterator[RawRecord]:
+    import zstandard
+
     raw_file = open(source.path, "rb")  # noqa: SIM115 - closed with fh (or below)
     with raw_file, open_binary(source.path, raw_file) as fh:
         position = 0
         ordinal = 0
         while True:
-            line = fh.readline(max_line_bytes)
+            try:
+                line = fh.readline(max_line_bytes)
+            except (OSError, EOFError, zlib.error, zstandard.ZstdError) as exc:
+                # A truncated or corrupt .gz/.zst: the lines before it were kept; the
+                # rest of the file cannot be read, so it is quarantined from here on.
+                ordinal += 1
+                if ordinal > skip:
+                    yield RawRecord(
+                        source.name,
+                        position + 1,
+                        error="unreadable_file",
+                        detail=f"{type(exc).__name__}: {exc}; the rest of the file is lost",
+                    )
+                return
             if not line:
                 tap.consumed = os.fstat(raw_file.fileno()).st_size
                 return
@@ -290,6 +376,21 @@ def _parse_json_line(name: str, position: int, line: bytes) -> RawRecord:
 
 
 def _iter_parquet(source: Source, skip: int, tap: ProgressTap) -> Iterator[RawRecord]:
+    import pyarrow as pa
+
+    try:
+        yield from _iter_parquet_rows(source, skip, tap)
+    except (OSError, pa.ArrowException) as exc:
+        # Not a parquet file, or a corrupt row group: rows before it were kept.
+        yield RawRecord(
+            source.name,
+            None,
+            error="unreadable_file",
+            detail=f"{type(exc).__name__}: {exc}; the rest of the file is lost",
+        )
+
+
+def _iter_parquet_rows(source: Source, skip: int, tap: ProgressTap) -> Iterator[RawRecord]:
     import pyarrow.parquet as pq
 
     pf = pq.ParquetFile(source.path)

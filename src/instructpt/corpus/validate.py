@@ -15,6 +15,7 @@ from instructpt.records import Document
 
 #: Every reason a record can be skipped for, in the order they are checked.
 SKIP_REASONS = (
+    "unreadable_file",
     "malformed_json",
     "invalid_utf8",
     "line_too_long",
@@ -26,6 +27,7 @@ SKIP_REASONS = (
     "too_long",
     "bad_id",
     "duplicate_id",
+    "unserializable",
 )
 
 
