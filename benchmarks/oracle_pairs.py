@@ -26,10 +26,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from instructpt.corpus.manifest import write_manifest
 from instructpt.corpus.runner import run_map_stage
 from instructpt.mine.miner import MineConfig
 from instructpt.mine.stage import STAGE, summarize_stats
-from instructpt.corpus.manifest import write_manifest
 
 
 def load_open_qa(world_dir: Path) -> dict[str, list[dict[str, str]]]:
@@ -38,7 +38,9 @@ def load_open_qa(world_dir: Path) -> dict[str, list[dict[str, str]]]:
         for line in fh:
             qa = json.loads(line)
             if qa["kind"] == "open":
-                by_entity[qa["entity_id"]].append({"question": qa["question"], "answer": qa["answer"]})
+                by_entity[qa["entity_id"]].append(
+                    {"question": qa["question"], "answer": qa["answer"]}
+                )
     return by_entity
 
 

@@ -8,6 +8,7 @@ clear message (no traceback) with exit status 2.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from typing import Any
 import click
 
 from instructpt import __version__
-from instructpt.cli_options import config_options, given
+from instructpt.cli_options import config_options, executor_options, given
 from instructpt.config import (
+    PLAIN_NAME,
     IngestConfig,
     RunConfig,
     SynthesizeConfig,
@@ -58,6 +60,16 @@ OVERWRITE_OPTION = click.option(
     is_flag=True,
     help="Clear the stage folder first (needed when the config or input changed).",
 )
+
+
+def _plain_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A --name or --variant becomes one folder under the run directory: no path in it."""
+    if value is not None and not re.fullmatch(PLAIN_NAME, value):
+        raise click.BadParameter(
+            f"{value!r} is not a plain folder name: use letters, digits, '.', '_' and '-', "
+            "not starting with '.' (no '/' or '..': the output must stay in the run directory)"
+        )
+    return value
 
 
 def _load_with_run_defaults(
@@ -216,8 +228,11 @@ Examples:
 @CONFIG_OPTION
 @RUN_DIR_OPTION
 @OVERWRITE_OPTION
+@executor_options(replicas=True)
 @config_options(SynthesizeConfig, skip=("miner",))
-def synthesize(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
+def synthesize(
+    config_path: Path | None, run_dir: Path, overwrite: bool, executor: Any, **flags: Any
+) -> None:
     """Write instruction-response pairs for every document (resumable, replay-cached).
 
     Reads <run-dir>/corpus (from `ingest`), writes Synthesis records to
@@ -233,6 +248,7 @@ def synthesize(config_path: Path | None, run_dir: Path, overwrite: bool, **flags
         run_dir / "synth",
         run_dir / "cache" / "synth-replay.sqlite",
         overwrite,
+        executor=executor,
     )
     for line in result.summary_lines():
         click.echo(line)
@@ -248,8 +264,11 @@ Examples:
 @CONFIG_OPTION
 @RUN_DIR_OPTION
 @OVERWRITE_OPTION
+@executor_options()
 @config_options(MineConfig)
-def mine(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
+def mine(
+    config_path: Path | None, run_dir: Path, overwrite: bool, executor: Any, **flags: Any
+) -> None:
     """Mine reading-comprehension pairs from every document with patterns, no model.
 
     Reads <run-dir>/corpus (from `ingest`), writes Synthesis records to <run-dir>/synth,
@@ -259,7 +278,8 @@ def mine(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any)
     from instructpt.mine import mine as run_mine
 
     cfg = load_config(MineConfig, config_path, given(flags, MineConfig))
-    for line in run_mine(cfg, run_dir / "corpus", run_dir / "synth", overwrite).summary_lines():
+    result = run_mine(cfg, run_dir / "corpus", run_dir / "synth", overwrite, executor=executor)
+    for line in result.summary_lines():
         click.echo(line)
 
 
@@ -308,9 +328,15 @@ Examples:
     show_default=True,
     help="Folder of <run-dir> to cook: synthesize/mine output, or `filter` output.",
 )
+@executor_options()
 @config_options(CookConfig)
 def cook(
-    config_path: Path | None, run_dir: Path, overwrite: bool, input_name: str, **flags: Any
+    config_path: Path | None,
+    run_dir: Path,
+    overwrite: bool,
+    input_name: str,
+    executor: Any,
+    **flags: Any,
 ) -> None:
     """Render texts and their pairs into plain pre-training text with templates.
 
@@ -320,7 +346,7 @@ def cook(
     from instructpt.cook.stage import cook as run_cook
 
     cfg = load_config(CookConfig, config_path, given(flags, CookConfig))
-    result = run_cook(cfg, run_dir / input_name, run_dir / "cooked", overwrite)
+    result = run_cook(cfg, run_dir / input_name, run_dir / "cooked", overwrite, executor=executor)
     for line in result.summary_lines():
         click.echo(line)
 
@@ -338,7 +364,10 @@ Examples:
 @RUN_DIR_OPTION
 @OVERWRITE_OPTION
 @click.option(
-    "--name", default=None, help="Output variant name (runs/<run>/mix/<name>); default: the recipe."
+    "--name",
+    callback=_plain_name,
+    default=None,
+    help="Output variant name (runs/<run>/mix/<name>); default: the recipe.",
 )
 @config_options(MixConfig)
 def mix(
@@ -400,10 +429,21 @@ Examples:
 @CONFIG_OPTION
 @RUN_DIR_OPTION
 @OVERWRITE_OPTION
-@click.option("--variant", required=True, help="Which mix to pack: runs/<run>/mix/<variant>.")
+@click.option(
+    "--variant",
+    callback=_plain_name,
+    required=True,
+    help="Which mix to pack: runs/<run>/mix/<variant>.",
+)
+@executor_options()
 @config_options(TokenizeConfig)
 def tokenize(
-    config_path: Path | None, run_dir: Path, overwrite: bool, variant: str, **flags: Any
+    config_path: Path | None,
+    run_dir: Path,
+    overwrite: bool,
+    variant: str,
+    executor: Any,
+    **flags: Any,
 ) -> None:
     """Tokenize a mix with BOS/EOS per document and pack it into flat token shards.
 
@@ -415,7 +455,7 @@ def tokenize(
     defaults = {"tokenizer": str(run_dir / "tokenizer")}
     cfg = _load_with_run_defaults(TokenizeConfig, config_path, defaults, flags)
     out = run_dir / "tokens" / variant
-    manifest = run_tokenize(cfg, run_dir / "mix" / variant, out, overwrite)
+    manifest = run_tokenize(cfg, run_dir / "mix" / variant, out, overwrite, executor=executor)
     st = manifest.stats
     click.echo(f"tokenize: {st.get('sequences', '?')} sequences of {cfg.seq_len} tokens in {out}")
 
@@ -446,9 +486,18 @@ Rerun the same command after a crash or kill -9: it resumes from the newest chec
 @RUN_DIR_OPTION
 @OVERWRITE_OPTION
 @click.option(
-    "--variant", default="vanilla", show_default=True, help="runs/<run>/tokens/<variant>."
+    "--variant",
+    callback=_plain_name,
+    default="vanilla",
+    show_default=True,
+    help="runs/<run>/tokens/<variant>.",
 )
-@click.option("--name", default=None, help="Output runs/<run>/models/<name> (default: variant).")
+@click.option(
+    "--name",
+    callback=_plain_name,
+    default=None,
+    help="Output runs/<run>/models/<name> (default: variant).",
+)
 @config_options(PretrainConfig, skip=("init_from",))
 def pretrain(
     config_path: Path | None,
@@ -488,8 +537,14 @@ Examples:
 @CONFIG_OPTION
 @RUN_DIR_OPTION
 @OVERWRITE_OPTION
-@click.option("--variant", default="domain", show_default=True, help="runs/<run>/tokens/<variant>.")
-@click.option("--name", default=None, help="Output runs/<run>/models/<name>.")
+@click.option(
+    "--variant",
+    callback=_plain_name,
+    default="domain",
+    show_default=True,
+    help="runs/<run>/tokens/<variant>.",
+)
+@click.option("--name", callback=_plain_name, default=None, help="Output runs/<run>/models/<name>.")
 @config_options(PretrainConfig, skip=PRETRAIN_MODEL_FLAGS)
 def continue_(
     config_path: Path | None,
@@ -527,7 +582,11 @@ Examples:
 @CONFIG_OPTION
 @RUN_DIR_OPTION
 @click.option(
-    "--variant", default="vanilla", show_default=True, help="runs/<run>/models/<variant>."
+    "--variant",
+    callback=_plain_name,
+    default="vanilla",
+    show_default=True,
+    help="runs/<run>/models/<variant>.",
 )
 @config_options(EvaluateConfig)
 def evaluate(config_path: Path | None, run_dir: Path, variant: str, **flags: Any) -> None:
@@ -574,7 +633,12 @@ Examples:
   instructpt run --overwrite             # start over"""
 )
 @CONFIG_OPTION
-@click.option("--name", default=None, help="Run name (runs/<name>/); overrides the config.")
+@click.option(
+    "--name",
+    callback=_plain_name,
+    default=None,
+    help="Run name (runs/<name>/); overrides the config.",
+)
 @click.option("--runs-root", default=None, help="Folder holding run directories.")
 @OVERWRITE_OPTION
 @click.option(
@@ -598,6 +662,19 @@ def run(
     cfg = build_config(RunConfig, values, {"name": name, "runs_root": runs_root}, where)
     report = run_pipeline(cfg, overwrite, echo=click.echo)
     click.echo(f"done: {report.run_dir}")
+
+
+from instructpt.cli_plan import plan_command  # noqa: E402  (needs the options above)
+
+main.add_command(plan_command(CONFIG_OPTION, RUN_DIR_OPTION))
+
+from instructpt.cli_sft import sft_command  # noqa: E402  (needs the options above)
+
+main.add_command(sft_command(CONFIG_OPTION, RUN_DIR_OPTION, OVERWRITE_OPTION))
+
+from instructpt.cli_magpie import magpie_command  # noqa: E402  (needs the options above)
+
+main.add_command(magpie_command(CONFIG_OPTION, RUN_DIR_OPTION, OVERWRITE_OPTION))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ overrides, so `--no-flag` beats a file's `true` (unlike truthiness merges).
 
 from __future__ import annotations
 
+import copy
 import difflib
 import hashlib
 import json
@@ -22,6 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from instructpt.errors import ConfigError
 
 C = TypeVar("C", bound=BaseModel)
+
+#: A name that becomes one folder (run, variant, model): no '/', no leading '.', so no '..'.
+PLAIN_NAME = r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$"
 
 
 class StageConfig(BaseModel):
@@ -237,13 +241,28 @@ RUN_STAGES = (
 )
 
 
-#: The demo's pre-training: three ~2M-parameter models, same steps and tokens each.
+#: The demo's world: few people, each written up 4 times in other words (paraphrase
+#: diversity lets a small model store facts in an extractable form; Allen-Zhu & Li 2023).
+DEMO_WORLD: dict[str, Any] = {
+    "num_people": 100, "num_countries": 3, "num_cities": 10,
+    "num_universities": 5, "num_companies": 10, "texts_per_entity": 4,
+}  # fmt: skip
+#: The demo's pairs: the model-free miner (its `biography` pairs are all correct on the
+#: world; the small demo synthesizer's are ~1% correct, see README "Train a synthesizer").
+DEMO_SYNTHESIZE: dict[str, Any] = {
+    "engine": "miner",
+    "miner": {"families": ["biography", "fact"], "max_per_family": 12, "max_pairs": 16},
+}
+#: The demo's cooking: questions before the text, so they are answered from memory
+#: (after the text they can be answered by copying from it, which teaches no recall).
+DEMO_COOK: dict[str, Any] = {"layouts": ["pairs_first"]}
+#: The demo's pre-training: three ~1M-parameter models, same steps and tokens each.
 DEMO_PRETRAIN: dict[str, Any] = {
-    "model": {"preset": "demo-mistral"},
+    "model": {"preset": "demo-llama"},
     "micro_batch_size": 16,
-    "epochs": 10,
-    "lr": 0.002,
-    "checkpoint_every": 50,
+    "epochs": 30,
+    "lr": 0.003,
+    "checkpoint_every": 100,
 }
 #: The demo's evaluation: the world knowledge probe, multiple choice by log-likelihood.
 DEMO_EVALUATE: dict[str, Any] = {"tasks": ["world_probe_mc"], "batch_size": 32}
@@ -253,13 +272,9 @@ DEMO_EVALUATE: dict[str, Any] = {"tasks": ["world_probe_mc"], "batch_size": 32}
 #: a config file and flags still override these.
 QUICK_RUN: dict[str, Any] = {
     "name": "quick",
-    "world": {
-        "num_people": 120, "num_cities": 12, "num_companies": 12,
-        "num_universities": 6, "num_countries": 4,
-    },
-    "synthesizer": {"max_seconds": 40, "num_eval_texts": 20},
-    "synthesize": {"max_new_tokens": 120, "num_rounds": 2},
-    "pretrain": {**DEMO_PRETRAIN, "epochs": 6},
+    "world": {**DEMO_WORLD, "num_people": 40, "num_cities": 6, "num_companies": 6,
+              "num_universities": 3, "texts_per_entity": 2},
+    "pretrain": {**DEMO_PRETRAIN, "epochs": 8},
     "evaluate": dict(DEMO_EVALUATE),
 }  # fmt: skip
 
@@ -273,28 +288,31 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field("demo", pattern=r"^[A-Za-z0-9._-]+$", description="Run name: runs/<name>/.")
+    name: str = Field("demo", pattern=PLAIN_NAME, description="Run name: runs/<name>/.")
     runs_root: str = Field("runs", description="Folder holding run directories.")
     until: Literal[RUN_STAGES] = Field(  # type: ignore[valid-type]
         "report", description="Last stage to run (the rest are listed as not run)."
     )
-    world: WorldConfig = Field(default_factory=WorldConfig)  # type: ignore[arg-type]
+    world: WorldConfig = Field(default_factory=lambda: WorldConfig(**DEMO_WORLD))
     ingest: dict[str, Any] = Field(default_factory=dict, description="IngestConfig keys.")
     synthesizer: dict[str, Any] = Field(
         default_factory=dict, description="TrainSynthesizerConfig keys (the demo synthesizer)."
     )
     synthesize: dict[str, Any] = Field(
-        default_factory=lambda: {"max_new_tokens": 160, "num_rounds": 2},
-        description="SynthesizeConfig keys (model: the trained demo synthesizer).",
+        default_factory=lambda: copy.deepcopy(DEMO_SYNTHESIZE),
+        description="SynthesizeConfig keys (engine miner by default; with another engine, "
+        "model defaults to the trained demo synthesizer).",
     )
     filter: dict[str, Any] | None = Field(
         None,
         description="FilterConfig keys; set (even to {}) to filter pairs between synthesize "
         "and cook (runs/<name>/filtered/); None: no filter stage.",
     )
-    cook: dict[str, Any] = Field(default_factory=dict, description="CookConfig keys.")
+    cook: dict[str, Any] = Field(
+        default_factory=lambda: copy.deepcopy(DEMO_COOK), description="CookConfig keys."
+    )
     tokenizer: dict[str, Any] = Field(
-        default_factory=lambda: {"vocab_size": 4096}, description="TokenizerTrainConfig keys."
+        default_factory=lambda: {"vocab_size": 2048}, description="TokenizerTrainConfig keys."
     )
     mix: dict[str, Any] = Field(
         default_factory=dict, description="MixConfig keys shared by the three demo variants."
@@ -303,7 +321,7 @@ class RunConfig(BaseModel):
         default_factory=lambda: {"seq_len": 256}, description="TokenizeConfig keys."
     )
     pretrain: dict[str, Any] = Field(
-        default_factory=lambda: dict(DEMO_PRETRAIN),
+        default_factory=lambda: copy.deepcopy(DEMO_PRETRAIN),
         description="PretrainConfig keys shared by the vanilla, mix and instruct models.",
     )
     evaluate: dict[str, Any] = Field(

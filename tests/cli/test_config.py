@@ -80,8 +80,8 @@ def test_quick_run_config_is_valid_and_a_file_still_overrides_it():
     from instructpt.config import QUICK_RUN, RunConfig, build_config, merge_values
 
     quick = build_config(RunConfig, merge_values(QUICK_RUN, {}))
-    assert quick.name == "quick" and quick.world.num_people == 120
-    assert quick.pretrain["model"] == {"preset": "demo-mistral"}  # demo keys kept, epochs cut
+    assert quick.name == "quick" and quick.world.num_people == 40
+    assert quick.pretrain["model"] == {"preset": "demo-llama"}  # demo keys kept, epochs cut
     assert quick.pretrain["epochs"] < RunConfig().pretrain["epochs"]
     mine = build_config(RunConfig, merge_values(QUICK_RUN, {"world": {"num_people": 50}}))
-    assert mine.world.num_people == 50 and mine.world.num_cities == 12
+    assert mine.world.num_people == 50 and mine.world.num_cities == 6

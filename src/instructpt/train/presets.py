@@ -73,6 +73,9 @@ PRESETS: dict[str, ModelPreset] = {
     ),
     # ~2M parameters with a 4k vocabulary: the demo's pre-training runs on 2 CPU cores.
     "demo-mistral": ModelPreset("mistral", 192, 512, 4, 6, 2, 1024, tie_word_embeddings=True),
+    # ~1M parameters with a 2k vocabulary: the knowledge-probe demo (a small world with
+    # paraphrased texts); small enough for ~100 exposures per fact within minutes.
+    "demo-llama": ModelPreset("llama", 128, 384, 4, 4, 2, 1024, tie_word_embeddings=True),
     # ~6M and ~30M: CPU benchmarks and larger smoke runs.
     "small-mistral": ModelPreset("mistral", 256, 688, 6, 8, 4, 2048, tie_word_embeddings=True),
     "mistral-30m": ModelPreset("mistral", 512, 1376, 8, 8, 4, 2048, tie_word_embeddings=True),
