@@ -260,8 +260,8 @@ DEMO_COOK: dict[str, Any] = {"layouts": ["pairs_first"]}
 DEMO_PRETRAIN: dict[str, Any] = {
     "model": {"preset": "demo-llama"},
     "micro_batch_size": 16,
-    "epochs": 30,
-    "lr": 0.003,
+    "epochs": 22,
+    "lr": 0.004,
     "checkpoint_every": 100,
 }
 #: The demo's evaluation: the world knowledge probe, multiple choice by log-likelihood.
