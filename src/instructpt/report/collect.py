@@ -66,6 +66,12 @@ class RunFacts:
         extra = {v for d in (self.mix, self.pretrain, self.evaluate) for v in d} - set(VARIANTS)
         return [*VARIANTS, *sorted(extra)]
 
+    @property
+    def mined(self) -> bool:
+        """Whether the pairs came from the model-free miner (no synthesizer is trained)."""
+        engine = (self.synthesize or {}).get("engine") or {}
+        return isinstance(engine, dict) and engine.get("name") == "miner"
+
     def stage_states(self) -> dict[str, str]:
         """Each stage of `instructpt run`: done, not run, or which variants are done."""
 
@@ -88,7 +94,11 @@ class RunFacts:
         return {
             "world": one(self.world),
             "ingest": ingest_state,
-            "train-synthesizer": one(self.synthesizer),
+            "train-synthesizer": (
+                "skipped: engine miner"
+                if self.synthesizer is None and self.mined
+                else one(self.synthesizer)
+            ),
             "synthesize": one(self.synthesize),
             "cook": one(self.cook),
             "tokenizer": one(self.tokenizer),

@@ -45,7 +45,7 @@ th, td { border-bottom: 1px solid var(--line); padding: 4px 12px 4px 0; text-ali
   vertical-align: top; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .state-done { color: var(--ok); } .state-partial { color: var(--warn); }
-.state-not-run, .not-run { color: var(--miss); }
+.state-not-run, .not-run { color: var(--miss); } .state-skipped { color: var(--muted); }
 p.not-run { font-weight: 600; }
 .cards { display: flex; gap: 16px; flex-wrap: wrap; margin: 8px 0 12px; }
 .card { border:1px solid var(--line); border-radius: 8px; padding: 10px 16px; min-width: 220px; }
@@ -314,6 +314,11 @@ def _documents(facts: RunFacts) -> str:
 
 
 def _synthesizer(facts: RunFacts) -> str:
+    if facts.synthesizer is None and facts.mined:
+        return (
+            '<p class="muted">skipped: the pairs come from the model-free miner '
+            "(synthesize engine <code>miner</code>), so no synthesizer was trained.</p>"
+        )
     if facts.synthesizer is None:
         return not_run("train-synthesizer (no models/synthesizer/synthesizer_metrics.json)")
     ev, tr = facts.synthesizer["eval"], facts.synthesizer["train"]
