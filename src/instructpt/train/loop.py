@@ -106,6 +106,33 @@ class LoopConfig:
             raise ValueError("warmup_steps must be between 0 and num_steps")
 
 
+def loop_config_from(cfg: Any, num_steps: int, device: str, **extra: Any) -> LoopConfig:
+    """The `LoopConfig` of a stage config that uses the shared training keys.
+
+    pretrain, continue and sft name their optimizer, schedule and checkpoint keys
+    alike; this maps them in one place, and `extra` sets what only one stage has.
+    """
+    return LoopConfig(
+        num_steps=num_steps,
+        lr=cfg.lr,
+        min_lr_ratio=cfg.min_lr_ratio,
+        warmup_steps=round(num_steps * cfg.warmup_fraction),
+        weight_decay=cfg.weight_decay,
+        betas=(cfg.beta1, cfg.beta2),
+        grad_clip=cfg.grad_clip,
+        grad_accum=cfg.grad_accum,
+        seed=cfg.seed,
+        device=device,
+        precision=cfg.precision,
+        activation_checkpointing=cfg.activation_checkpointing,
+        log_every=cfg.log_every,
+        checkpoint_every=cfg.checkpoint_every,
+        keep_checkpoints=cfg.keep_checkpoints,
+        progress=cfg.progress,
+        **extra,
+    )
+
+
 @dataclass
 class LoopResult:
     steps: int = 0

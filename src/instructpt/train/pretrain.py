@@ -275,7 +275,7 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
     from instructpt.pack.reader import PackedTokens
     from instructpt.synth.engines.hf import resolve_device
     from instructpt.train import distributed as D
-    from instructpt.train.loop import LoopConfig, train_loop
+    from instructpt.train.loop import loop_config_from, train_loop
     from instructpt.train.presets import build_model, count_parameters, flops_per_token
 
     tokens_dir = Path(cfg.tokens)
@@ -326,27 +326,14 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
         steps = plan_steps(cfg, packed.num_sequences, packed.seq_len, dist.world_size)
         model.to(device)
         wrapped = D.wrap_model(model, dist, cfg.strategy, device)
-        loop_cfg = LoopConfig(
-            num_steps=steps,
-            lr=cfg.lr,
-            min_lr_ratio=cfg.min_lr_ratio,
-            warmup_steps=round(steps * cfg.warmup_fraction),
-            weight_decay=cfg.weight_decay,
-            betas=(cfg.beta1, cfg.beta2),
-            grad_clip=cfg.grad_clip,
-            grad_accum=cfg.grad_accum,
-            seed=cfg.seed,
-            device=device,
-            precision=cfg.precision,
+        loop_cfg = loop_config_from(
+            cfg,
+            steps,
+            device,
             compile=cfg.compile,
-            activation_checkpointing=cfg.activation_checkpointing,
-            log_every=cfg.log_every,
-            checkpoint_every=cfg.checkpoint_every,
-            keep_checkpoints=cfg.keep_checkpoints,
             flops_per_token=flops_per_token(model, packed.seq_len),
             peak_flops=cfg.peak_tflops * 1e12 if cfg.peak_tflops else None,
             tensorboard_dir=str(out_dir / "tb") if cfg.tensorboard else None,
-            progress=cfg.progress,
         )
         result = train_loop(
             wrapped,

@@ -274,7 +274,7 @@ def sft(cfg: SftConfig, out_dir: Path, overwrite: bool = False) -> SftResult:
 
     from instructpt.synth.engines.hf import resolve_device
     from instructpt.train import distributed as D
-    from instructpt.train.loop import LoopConfig, train_loop
+    from instructpt.train.loop import loop_config_from, train_loop
     from instructpt.train.sft_data import (
         ReadStats,
         RecordError,
@@ -339,24 +339,7 @@ def sft(cfg: SftConfig, out_dir: Path, overwrite: bool = False) -> SftResult:
         trained.to(device)
         strategy = "ddp" if cfg.lora.enabled else "auto"  # FSDP wraps the bare HF layout
         wrapped = D.wrap_model(trained, dist, strategy, device)
-        loop_cfg = LoopConfig(
-            num_steps=steps,
-            lr=cfg.lr,
-            min_lr_ratio=cfg.min_lr_ratio,
-            warmup_steps=round(steps * cfg.warmup_fraction),
-            weight_decay=cfg.weight_decay,
-            betas=(cfg.beta1, cfg.beta2),
-            grad_clip=cfg.grad_clip,
-            grad_accum=cfg.grad_accum,
-            seed=cfg.seed,
-            device=device,
-            precision=cfg.precision,
-            activation_checkpointing=cfg.activation_checkpointing,
-            log_every=cfg.log_every,
-            checkpoint_every=cfg.checkpoint_every,
-            keep_checkpoints=cfg.keep_checkpoints,
-            progress=cfg.progress,
-        )
+        loop_cfg = loop_config_from(cfg, steps, device)
         result = train_loop(
             wrapped,
             lambda start: sft_batches(packs, cfg, pad_id, start, dist.rank, dist.world_size),
