@@ -52,6 +52,7 @@ from instructpt.config import SynthesizeConfig
 from instructpt.corpus.atomic import atomic_write_bytes
 from instructpt.corpus.manifest import Manifest, ShardInfo
 from instructpt.corpus.resume import open_stage_dir
+from instructpt.corpus.runner import StageResult, counts_line
 from instructpt.corpus.shards import shard_name, write_shard
 from instructpt.errors import ConfigError
 from instructpt.magpie.config import MagpieConfig
@@ -75,29 +76,25 @@ DROPPED_SUFFIX = "-dropped.jsonl.zst"
 
 
 @dataclass
-class MagpieResult:
-    manifest: Manifest
-    out_dir: Path
-    seconds: float = 0.0
-    already_done: bool = False
+class MagpieResult(StageResult):
     requests_sent: int = 0
     cache_hits: int = 0
 
-    def summary_lines(self) -> list[str]:
+    def head(self) -> str:
         st = self.manifest.stats
-        head = (
+        return (
             f"magpie: {st['records']:,} instruction records from {st['queries_sampled']:,} "
             f"sampled queries ({st['well_formed_share']:.1%} well-formed) in {self.out_dir}"
         )
-        if self.already_done:
-            return [head + " (already complete; nothing to do)"]
-        lines = [head, f"  template {st['template']}: prefix {st['prefix']!r}"]
+
+    def details(self) -> list[str]:
+        st = self.manifest.stats
+        lines = [f"  template {st['template']}: prefix {st['prefix']!r}"]
         lines.append(
             f"  queries ended their turn {st['queries_ended']:,}, kept {st['queries_kept']:,}; "
             f"responses kept {st['records']:,}"
         )
-        if st["dropped"]:
-            lines.append("  dropped: " + ", ".join(f"{k} {v}" for k, v in st["dropped"].items()))
+        lines += counts_line("dropped", st["dropped"])
         lines.append(
             f"  {self.seconds:.1f} s; requests sent {self.requests_sent:,}, replayed from cache "
             f"{self.cache_hits:,}; tokens in {st['prompt_tokens']:,}, "
