@@ -27,21 +27,7 @@ from instructpt.synth.stage import synthesize
 from instructpt.synth.tiny import build_tiny_model
 from tests.conftest import tree_bytes
 from tests.synth.scripted_engine import ScriptedEngine
-
-WORDS = [
-    "alpha",
-    "beta",
-    "gamma",
-    "delta",
-    "epsilon",
-    "zeta",
-    "eta",
-    "theta",
-    "iota",
-    "kappa",
-    "lambda",
-    "mu",
-]
+from tests.synth.test_stage import WORDS
 
 
 @pytest.fixture(scope="module")
