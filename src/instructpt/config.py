@@ -237,6 +237,8 @@ RUN_STAGES = (
     "tokenize",
     "pretrain",
     "evaluate",
+    "tune",
+    "magpie",
     "report",
 )
 
@@ -266,6 +268,24 @@ DEMO_PRETRAIN: dict[str, Any] = {
 }
 #: The demo's evaluation: the world knowledge probe, multiple choice by log-likelihood.
 DEMO_EVALUATE: dict[str, Any] = {"tasks": ["world_probe_mc"], "batch_size": 32}
+#: The demo's instruction tuning, the same for every variant: full fine-tuning on the
+#: augment entities' questions in the probe's own `Question:`/`Answer:` chat template,
+#: so the tuned models are scored with exactly the prompt they were tuned on.
+DEMO_TUNE: dict[str, Any] = {
+    "template": "qa",
+    "seq_len": 256,
+    "micro_batch_size": 4,
+    "epochs": 10,
+    "lr": 3e-4,
+}
+#: The demo's Magpie: the tuned instruct model writes questions from its template's
+#: opening alone; tiny budgets, as a world question and its answer are a few words.
+DEMO_MAGPIE: dict[str, Any] = {
+    "template": "auto",
+    "num_queries": 200,
+    "max_query_tokens": 32,
+    "max_response_tokens": 16,
+}
 
 
 #: `instructpt run --quick`: the whole loop at toy size (a few minutes on 2 CPU cores);
@@ -276,6 +296,7 @@ QUICK_RUN: dict[str, Any] = {
               "num_universities": 3, "texts_per_entity": 2},
     "pretrain": {**DEMO_PRETRAIN, "epochs": 8},
     "evaluate": dict(DEMO_EVALUATE),
+    "magpie": {**DEMO_MAGPIE, "num_queries": 50},
 }  # fmt: skip
 
 
@@ -328,6 +349,16 @@ class RunConfig(BaseModel):
         default_factory=lambda: dict(DEMO_EVALUATE),
         description="EvaluateConfig keys (default: the world knowledge probe).",
     )
+    tune: dict[str, Any] | None = Field(
+        default_factory=lambda: copy.deepcopy(DEMO_TUNE),
+        description="SftConfig keys shared by the tuned vanilla, mix and instruct models "
+        "(tuned/<variant>/, evaluated into eval/tuned/); None: no tune stage.",
+    )
+    magpie: dict[str, Any] | None = Field(
+        default_factory=lambda: copy.deepcopy(DEMO_MAGPIE),
+        description="MagpieConfig keys, run on the tuned instruct model (magpie/); "
+        "None: no magpie stage.",
+    )
 
     @model_validator(mode="after")
     def _sections_are_valid(self) -> RunConfig:
@@ -355,11 +386,25 @@ class RunConfig(BaseModel):
             from instructpt.filter.config import FilterConfig
 
             checks.append(("filter", FilterConfig, {}))
+        if self.tune is not None:
+            from instructpt.train.sft import SftConfig
+
+            checks.append(("tune", SftConfig, {"model": "<m>", "data": ["<tune>"]}))
+        if self.magpie is not None:
+            from instructpt.magpie.config import MagpieConfig
+
+            checks.append(("magpie", MagpieConfig, {"model": "<m>"}))
         for section, model, placeholders in checks:
             try:
                 model.model_validate({**placeholders, **getattr(self, section)})
             except ValidationError as err:
                 raise ValueError(_format_errors(model, err, f"the {section} section")) from None
+        lora = (self.tune or {}).get("lora") or {}
+        if lora.get("r") and not lora.get("merge"):
+            raise ValueError(
+                "tune.lora needs merge: true in a run: the tuned models are evaluated "
+                "(and asked by magpie) as whole models"
+            )
         return self
 
     def ingest_config(self, default_input: list[str]) -> IngestConfig:

@@ -10,7 +10,13 @@ The demo world's three groups of entities decide what each stage sees:
 - only the `augment` texts are synthesized and cooked (`corpus-augment/`),
   so no question about a `probe` entity is ever shown to a model;
 - the `synth_train` texts and their true QA train the demo synthesizer, and,
-  cooked into plain text, are the Mix PT control's instruction data.
+  cooked into plain text, are the Mix PT control's instruction data;
+- `tune` instruction-tunes every pre-trained variant the same way, on the open
+  QA of the `augment` entities as chat records, and evaluates the tuned models
+  on the same probe: the paper's second claim (instruction pre-trained models
+  gain more from later tuning) measured on entities the tuning never names;
+- `magpie` asks the tuned instruct model for instructions of its own, with only
+  the start of its chat template as the prompt (Magpie, Xu et al. 2024).
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from instructpt.world.write import DOCUMENTS_FILE, ENTITIES_FILE, QA_FILE
 #: Stages of DESIGN.md not built yet; `run` says so instead of faking them.
 PENDING_STAGES: tuple[str, ...] = ()
 MIX_VARIANTS = ("vanilla", "mix", "instruct")
+#: The tuned model Magpie asks for instructions: the one instruction pre-training made.
+MAGPIE_VARIANT = "instruct"
 
 
 def generate_world(
@@ -95,7 +103,21 @@ def split_world_inputs(world_dir: Path, inputs: Path, seed: int) -> dict[str, Pa
         ][:6]
         cooked = cook_record({"id": d["id"], "text": d["text"], "pairs": pairs}, cook_cfg)
         mixpt.append({"id": f"mixpt-{d['id']}", "text": cooked["text"]})
-    out = {"corpus": corpus, "augment": augment, "mixpt": mixpt}
+    # Tuning data: each augment entity's open questions as one-turn chats. Probe entities
+    # never appear, so the tuned models' probe scores still measure recall, not tuning.
+    tune = [
+        {
+            "id": f"tune-{q['id']}",
+            "messages": [
+                {"role": "user", "content": q["question"]},
+                {"role": "assistant", "content": q["answer"]},
+            ],
+        }
+        for entity, pairs in qa_by_entity.items()
+        for q in pairs
+        if q["group"] == "augment" and q["kind"] == "open"
+    ]
+    out = {"corpus": corpus, "augment": augment, "mixpt": mixpt, "tune": tune}
     paths = {}
     for name, records in out.items():
         path = inputs / f"{name}.jsonl"
@@ -251,6 +273,22 @@ def run_pipeline(
     if wanted("evaluate"):
         _evaluate_variants(cfg, run_dir, overwrite, say)
 
+    if cfg.tune is None:
+        skipped.append("tune")
+    elif wanted("tune"):
+        _tune_variants(cfg, run_dir, inputs, overwrite, say)
+
+    if cfg.magpie is None or cfg.tune is None:
+        skipped.append("magpie")
+    elif wanted("magpie"):
+        from instructpt.magpie import MagpieConfig, magpie
+
+        model_dir = run_dir / "tuned" / MAGPIE_VARIANT / "model"
+        mcfg = MagpieConfig.model_validate({"model": str(model_dir), **cfg.magpie})
+        result = magpie(mcfg, run_dir / "magpie", overwrite, run_dir / "cache" / "magpie.sqlite")
+        for line in result.summary_lines():
+            say(line)
+
     do_report = wanted("report")  # last: it reads summary.json and every stage's outputs
     not_run = [s for s in RUN_STAGES if s not in ran and s not in skipped]
     not_run += list(PENDING_STAGES)
@@ -338,6 +376,47 @@ def _evaluate_variants(
             result = evaluate(ecfg, out)
         for line in result_lines(result):
             say(f"evaluate ({variant}): {line}")
+
+
+def _tune_variants(
+    cfg: RunConfig,
+    run_dir: Path,
+    inputs: dict[str, Path],
+    overwrite: bool,
+    say: Callable[[str], None],
+) -> None:
+    """Each pre-trained variant tuned with one sft config, then evaluated like before tuning.
+
+    Same data, steps and seed for every variant, so a difference in what tuning adds
+    comes from pre-training alone. Tuned models go to tuned/<variant>/, their probe
+    results to eval/tuned/<variant>.json.
+    """
+    from instructpt.evaluate import EvaluateConfig, evaluate, result_lines
+    from instructpt.train.sft import SftConfig, sft
+
+    assert cfg.tune is not None
+    tasks_dir = run_dir / "eval" / "tasks"
+    for variant in MIX_VARIANTS:
+        tcfg = SftConfig.model_validate(
+            {
+                "model": str(run_dir / "models" / variant / "model"),
+                "data": [str(inputs["tune"])],
+                **cfg.tune,
+            }
+        )
+        tuned = sft(tcfg, run_dir / "tuned" / variant, overwrite)
+        for line in tuned.summary_lines():
+            say(line.replace("sft:", f"tune ({variant}):", 1))
+        model_dir = run_dir / "tuned" / variant / "model"
+        ecfg = EvaluateConfig.model_validate(
+            {"model": str(model_dir), "include_path": [str(tasks_dir)], **cfg.evaluate}
+        )
+        out = run_dir / "eval" / "tuned" / f"{variant}.json"
+        result = _reusable_eval(out, ecfg, model_dir) if not overwrite else None
+        if result is None:
+            result = evaluate(ecfg, out)
+        for line in result_lines(result):
+            say(f"evaluate (tuned {variant}): {line}")
 
 
 def _reusable_eval(out: Path, cfg: Any, model_dir: Path) -> dict[str, Any] | None:

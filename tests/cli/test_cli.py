@@ -67,6 +67,8 @@ tokenizer: {vocab_size: 500}
 tokenize: {seq_len: 64}
 pretrain: {model: {preset: tiny-llama}, micro_batch_size: 4, epochs: 1, num_threads: 1}
 evaluate: {tasks: [world_probe_mc], limit: 20}
+tune: {template: qa, seq_len: 64, micro_batch_size: 4, epochs: 1, num_threads: 1}
+magpie: {num_queries: 8, max_query_tokens: 12, max_response_tokens: 8}
 """
 
 
@@ -79,7 +81,7 @@ def test_run_goes_from_world_to_the_report_with_equal_token_models(
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stages_run"] == [
         "world", "ingest", "train-synthesizer", "synthesize", "cook", "tokenizer", "mix",
-        "tokenize", "pretrain", "evaluate", "report",
+        "tokenize", "pretrain", "evaluate", "tune", "magpie", "report",
     ]  # fmt: skip
     assert summary["not_run"] == [] and "not run" not in res.stdout
     page = run_dir / "report" / "report.html"
@@ -118,6 +120,28 @@ def test_run_goes_from_world_to_the_report_with_equal_token_models(
         assert 0 <= acc <= 1 and ev["results"]["world_probe_mc"]["num_samples"] == 20
         assert f"evaluate ({v}): world_probe_mc" in res.stdout
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["world"]["num_people"] == 40
+    # every variant tuned with the same steps on the augment entities' questions only...
+    tune_ids = [json.loads(line)["id"] for line in (run_dir / "inputs/tune.jsonl").open()]
+    qa = [json.loads(line) for line in (run_dir / "world/qa.jsonl").open()]
+    assert sorted(tune_ids) == sorted(
+        f"tune-{q['id']}" for q in qa if q["group"] == "augment" and q["kind"] == "open"
+    )
+    tuned = {
+        v: orjson.loads((run_dir / f"tuned/{v}/_manifest.json").read_bytes())["stats"]
+        for v in ("vanilla", "mix", "instruct")
+    }
+    assert len({t["steps"] for t in tuned.values()}) == 1
+    for v in ("vanilla", "mix", "instruct"):
+        ev = json.loads((run_dir / f"eval/tuned/{v}.json").read_text())
+        assert ev["results"]["world_probe_mc"]["num_samples"] == 20
+        assert f"evaluate (tuned {v}): world_probe_mc" in res.stdout
+    # ... and magpie asked the tuned instruct model, from its chat template's opening
+    magpie = orjson.loads((run_dir / "magpie/_manifest.json").read_bytes())["stats"]
+    assert magpie["queries_sampled"] == 8 and "Question:" in magpie["prefix"]
+    report = json.loads((run_dir / "report/summary.json").read_text())
+    assert set(report["tuning"]["variants"]) == {"vanilla", "mix", "instruct"}
+    assert report["magpie"]["queries_sampled"] == 8
+    assert 'id="tuning" data-state="done"' in page.read_text()
 
     again = run_cli("run", "--config", "tiny.yaml", cwd=tmp_path)
     assert "(reused)" in again.stdout and "already complete" in again.stdout

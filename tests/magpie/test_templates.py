@@ -117,6 +117,22 @@ def test_auto_reads_prefix_and_end_of_turn_off_the_tokenizer(family, preset, req
     assert auto.decoded_response_stop == PRESETS[preset].decoded_response_stop
 
 
+def test_auto_on_the_qa_template_of_sft_opens_a_question_and_stops_at_the_answer():
+    from instructpt.train.sft_data import QA_CHAT_TEMPLATE
+
+    tokenizer = build_chat_tokenizer("llama3")
+    tokenizer.chat_template = QA_CHAT_TEMPLATE
+    auto = from_tokenizer(tokenizer)
+    assert auto.prefix == "<|begin_of_text|>Question: "
+    assert auto.stop == ("Answer:", "<|eot_id|>")
+    assert auto.query_stops() == ("Answer:", "<|eot_id|>", "\nAnswer:")
+    assert auto.response_stops() == ("Answer:", "<|eot_id|>", "\nQuestion: ")
+    generated = "Where was Ada Brook born?\nAnswer: In Lowmere."
+    assert cut_at_stop(generated, auto.query_stops()) == ("Where was Ada Brook born?", True)
+    prompt = response_prompt(auto, tokenizer, "Where was Ada Brook born?", use_chat=True)
+    assert prompt == "<|begin_of_text|>Question: Where was Ada Brook born?\nAnswer:"
+
+
 def test_auto_without_a_chat_template_names_the_presets():
     with pytest.raises(ConfigError, match="llama3, qwen2, phi3, gemma2, mistral"):
         from_tokenizer(_NoTemplate())

@@ -32,11 +32,32 @@ PARTS = (
     "tokenize",
     "pretrain",
     "evaluate",
+    "tune",
+    "magpie",
 )
 VARIANTS = ("vanilla", "mix", "instruct")
 EVIL = "<script>alert(1)</script>"
 #: world_probe_mc acc and its stderr per variant: instruct - vanilla = +22 points, - mix = +12.
 PROBE = {"vanilla": (0.40, 0.03), "mix": (0.50, 0.04), "instruct": (0.62, 0.05)}
+#: world_probe_mc acc after tuning: vanilla gains 5 points, mix 4, instruct 10
+#: (instruct gains 5 points more than vanilla).
+TUNED = {"vanilla": (0.45, 0.03), "mix": (0.54, 0.04), "instruct": (0.72, 0.04)}
+MAGPIE_STATS = {
+    "queries_sampled": 10,
+    "queries_ended": 9,
+    "queries_kept": 8,
+    "records": 7,
+    "well_formed_share": 0.7,
+    "query_well_formed_share": 0.8,
+    "dropped": {"query_unfinished": 1, "too_short": 1, "response_repetitive": 1},
+    "template": "auto",
+    "prefix": "<s>Question: ",
+}
+MAGPIE_RECORDS = [
+    {"id": f"magpie-{i}", "instruction": f"Where was Ada Quill born? {EVIL}", "input": "",
+     "output": "Tethorpe"}
+    for i in range(7)
+]  # fmt: skip
 #: Tokens per source of each mix (equal budgets, as the mix stage writes them).
 MIX_TOKENS = {
     "vanilla": {"raw": 6000},
@@ -221,6 +242,15 @@ def build_run(root: Path, parts: tuple[str, ...] = PARTS, name: str = "demo") ->
         if "evaluate" in parts:
             acc, stderr = PROBE[variant]
             _write_json(run / "eval" / f"{variant}.json", _eval_json(variant, acc, stderr))
+        if "tune" in parts:
+            stats = {"records": 40, "examples": 40, "steps": 20, "dropped": {}}
+            _manifest(run / "tuned" / variant, "sft", stats)
+            acc, stderr = TUNED[variant]
+            _write_json(
+                run / "eval" / "tuned" / f"{variant}.json", _eval_json(variant, acc, stderr)
+            )
+    if "magpie" in parts:
+        _manifest(run / "magpie", "magpie", MAGPIE_STATS, MAGPIE_RECORDS)
     if "evaluate" in parts:
         items = [{"question": "q", "choices": ["a", "b", "c", "d"], "gold": 0}] * 3
         (run / "eval" / "tasks").mkdir()
@@ -339,9 +369,50 @@ def test_every_section_and_figure_is_there(full) -> None:
     parsed = parse(page)
     for section in ("headline", "pipeline", "training", "evaluation", "examples", "config"):
         assert parsed.sections[section] == "done", section
+    assert parsed.sections["tuning"] == "done" and parsed.sections["magpie"] == "done"
     assert set(parsed.figures) == FULL_FIGURES and len(parsed.figures) == len(FULL_FIGURES)
     assert parsed.svgs == len(FULL_FIGURES)
     assert 'class="not-run"' not in page.read_text("utf-8")
+
+
+def test_tuning_section_compares_what_tuning_added_to_each_variant(full) -> None:
+    _, page = full
+    tune = summary_of(page)["tuning"]
+    assert tune["task"] == "world_probe_mc" and tune["metric"] == "acc"
+    assert tune["variants"]["vanilla"]["gain_points"] == 5.0
+    assert tune["variants"]["instruct"]["gain_points"] == 10.0
+    assert tune["variants"]["instruct"]["gain_stderr_points"] == round(
+        100 * math.hypot(0.04, 0.05), 2
+    )
+    assert tune["instruct_gain_minus_vanilla_gain_points"] == 5.0
+    assert tune["instruct_gain_minus_mix_gain_points"] == 6.0
+    html = page.read_text("utf-8")
+    tuning = html[html.index('id="tuning"') : html.index('id="magpie"')]
+    assert "+5.0 points" in tuning and "72.0%" in tuning and "+10.0 ±" in tuning
+
+
+def test_magpie_section_shows_counts_share_and_escaped_records(full) -> None:
+    _, page = full
+    assert summary_of(page)["magpie"]["well_formed_share"] == 0.7
+    html = page.read_text("utf-8")
+    magpie = html[html.index('id="magpie"') :]
+    magpie = magpie[: magpie.index("</section>")]
+    assert "70.0%" in magpie and "query_unfinished" in magpie
+    assert "&lt;s&gt;Question: " in magpie
+    assert magpie.count("Where was Ada Quill born?") == 6  # the first NUM_MAGPIE_RECORDS
+    assert EVIL not in magpie
+
+
+def test_tune_left_out_by_the_config_is_skipped_not_missing(tmp_path) -> None:
+    run = build_run(tmp_path, parts=tuple(p for p in PARTS if p not in ("tune", "magpie")))
+    with (run / "config.yaml").open("a") as fh:
+        fh.write("tune: null\n")
+    page = write_report(run, tmp_path / "out")
+    parsed = parse(page)
+    assert parsed.sections["tuning"] == "skipped" and parsed.sections["magpie"] == "skipped"
+    s = summary_of(page)
+    assert s["stages"]["tune"] == s["stages"]["magpie"] == "skipped: not configured"
+    assert s["tuning"] is None and s["magpie"] is None
 
 
 def test_cooked_examples_show_raw_and_cooked_text_escaped(full) -> None:

@@ -21,6 +21,7 @@ from instructpt.train.sft import SftConfig, sft
 from instructpt.train.sft_data import (
     IGNORE_INDEX,
     PLAIN_CHAT_TEMPLATE,
+    QA_CHAT_TEMPLATE,
     ReadStats,
     collate,
     ensure_chat_template,
@@ -192,6 +193,62 @@ def test_plain_template_is_used_without_a_chat_template_and_ends_answers_with_eo
     assert ex.input_ids[-1] == tok.eos_token_id
 
 
+def test_qa_template_is_the_probe_prompt_and_only_the_answer_and_eos_carry_loss(models):
+    tok = _tokenizer(models["plain"])
+    assert ensure_chat_template(tok, "qa") == "qa" and tok.chat_template == QA_CHAT_TEMPLATE
+    one = [{"role": "user", "content": "Q1?"}, {"role": "assistant", "content": "A1"}]
+    assert tok.apply_chat_template(one, tokenize=False) == "<s>Question: Q1?\nAnswer: A1</s>\n"
+    # the prompt of lm-eval's world_probe_mc (`Question: {{question}}\nAnswer:`), BOS first
+    prompt = "<s>Question: What is the capital of Zedland?\nAnswer:"
+    assert render_prompt(tok, QA[:1]) == prompt
+    counts: Counter[str] = Counter()
+    ex = tokenize_messages(tok, QA, counts)
+    # the answer is scored as the probe scores a choice: " {option}", then EOS (and the
+    # line break the template closes the turn with)
+    prompt_ids, answer_ids = _enc(tok, prompt), _enc(tok, " Rivertown.</s>\n")
+    assert list(ex.input_ids) == _enc(tok, prompt + " Rivertown.</s>\n")
+    assert list(ex.input_ids) == prompt_ids + answer_ids  # no merge across the boundary
+    assert list(ex.labels) == [IGNORE_INDEX] * len(prompt_ids) + answer_ids
+    assert counts["boundaries_retokenized"] == 0
+    assert _loss_text(tok, ex.labels) == " Rivertown.</s>\n"
+    assert tok.convert_ids_to_tokens(answer_ids[-2:]) == ["</s>", "Ċ"]
+    assert prompt_ids[0] == tok.bos_token_id and prompt_ids.count(tok.bos_token_id) == 1
+
+
+def test_qa_template_renders_a_system_message_multi_turn_and_no_bos(models):
+    tok = _tokenizer(models["plain"])
+    ensure_chat_template(tok, "qa")
+    chat = [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": "Capital of Zedland?"},
+        {"role": "assistant", "content": "Rivertown."},
+        {"role": "user", "content": "And of Orlania?"},
+        {"role": "assistant", "content": "Brightwater."},
+    ]
+    assert tok.apply_chat_template(chat, tokenize=False) == (
+        "<s>Answer briefly.\n\nQuestion: Capital of Zedland?\nAnswer: Rivertown.</s>\n"
+        "Question: And of Orlania?\nAnswer: Brightwater.</s>\n"
+    )
+    ex = tokenize_messages(tok, chat)
+    assert _loss_text(tok, ex.labels) == " Rivertown.</s>\n Brightwater.</s>\n"
+    masked = tok.decode([i for i, lab in zip(ex.input_ids, ex.labels, strict=True) if lab < 0])
+    assert masked == (
+        "<s>Answer briefly.\n\nQuestion: Capital of Zedland?\nAnswer:"
+        "Question: And of Orlania?\nAnswer:"
+    )
+    tok.bos_token = None
+    assert render_prompt(tok, QA[:1]) == "Question: What is the capital of Zedland?\nAnswer:"
+
+
+def test_ensure_chat_template_installs_the_qa_template_over_the_models_own(models):
+    tok = _tokenizer(models["chatml"])
+    assert tok.chat_template == CHATML_TEMPLATE
+    assert ensure_chat_template(tok, "qa") == "qa" and tok.chat_template == QA_CHAT_TEMPLATE
+    assert ensure_chat_template(tok, "plain") == "plain"
+    assert tok.chat_template == PLAIN_CHAT_TEMPLATE
+    assert SftConfig(model="m", data=["d"], template="qa").template == "qa"
+
+
 def test_multi_turn_chat_puts_loss_on_every_assistant_turn_and_nothing_else(models):
     tok = _tokenizer(models["chatml"])
     chat = [
@@ -329,6 +386,74 @@ def test_parquet_chat_records_are_read(tmp_path):
     assert kept[0][1][1]["role"] == "assistant"
 
 
+def _stage_folder(folder: Path) -> Path:
+    """A stage-like folder: data files beside a stage's metadata and hidden/work files."""
+    from instructpt.corpus.shards import write_shard
+
+    rows = qa_records()
+    folder.mkdir()
+    write_shard(folder / "shard-00000.jsonl.zst", rows[:6])
+    write_jsonl(folder / "extra.jsonl", rows[6:8])
+    (folder / "nested").mkdir()
+    write_jsonl(folder / "nested" / "more.jsonl", rows[8:10])
+    (folder / "_manifest.json").write_bytes(orjson.dumps({"stage": "x", "shards": []}))
+    (folder / "config.yaml").write_text("model: m\nseed: 0\n")
+    (folder / "stats.json").write_bytes(orjson.dumps({"records": 10}))
+    (folder / "notes.txt").write_text("not data\n")
+    write_jsonl(folder / ".partial.jsonl", [{"instruction": "tmp", "output": "tmp"}])
+    (folder / "_work").mkdir()
+    write_jsonl(folder / "_work" / "cache.jsonl", [{"instruction": "tmp", "output": "tmp"}])
+    return folder
+
+
+def test_a_folder_is_read_for_its_data_files_only(tmp_path):
+    folder = _stage_folder(tmp_path / "stage")
+    stats, rejected = ReadStats(), []
+    got = list(read_records([str(folder)], stats, "fail", rejected))
+    assert stats.records == stats.kept == 10 and not stats.dropped and not rejected
+    assert sorted({where.rsplit(" line ", 1)[0] for where, _ in got}) == [
+        str(folder / "extra.jsonl"),
+        str(folder / "nested" / "more.jsonl"),
+        str(folder / "shard-00000.jsonl.zst"),
+    ]
+    # a file named outright is read whatever its name
+    stats = ReadStats()
+    list(read_records([str(folder / "stats.json")], stats, "skip"))
+    assert stats.records == 1 and stats.dropped == {"unknown_format": 1}
+
+
+def test_a_folder_without_data_files_is_refused(tmp_path):
+    folder = tmp_path / "meta"
+    folder.mkdir()
+    (folder / "_manifest.json").write_bytes(orjson.dumps({"stage": "x"}))
+    (folder / "stats.json").write_bytes(orjson.dumps({"records": 0}))
+    with pytest.raises(InputError, match="holds no data files"):
+        list(read_records([str(folder)], ReadStats()))
+
+
+def test_a_magpie_folder_reads_as_exactly_its_kept_records(tmp_path):
+    from instructpt.magpie import MagpieConfig, magpie
+    from instructpt.magpie.stage import dropped_path
+    from instructpt.magpie.templates import PRESETS
+    from tests.magpie.scripted import EXPECTED_RECORDS, ScriptedChatEngine
+    from tests.magpie.tiny_chat import build_chat_tokenizer
+
+    model = tmp_path / "tok"
+    build_chat_tokenizer("llama3").save_pretrained(model)
+    cfg = MagpieConfig.model_validate(
+        {"model": str(model), "num_queries": 10, "progress": False, "hf": {"batch_size": 4}}
+    )
+    engine = ScriptedChatEngine(PRESETS["llama3"].prefix, cfg.seed, cfg.hf.batch_size)
+    out = tmp_path / "magpie"
+    magpie(cfg, out, engine_factory=lambda _scfg: engine)
+    assert (out / "_manifest.json").is_file() and (out / "stats.json").is_file()
+    assert dropped_path(out).is_file()
+    stats = ReadStats()
+    got = list(read_records([str(out)], stats, "fail"))
+    assert stats.records == stats.kept == len(EXPECTED_RECORDS)
+    assert [(m[0]["content"], m[1]["content"]) for _, m in got] == EXPECTED_RECORDS
+
+
 # --------------------------------------------------------------------------- stage
 
 
@@ -408,6 +533,23 @@ def test_lora_saves_an_adapter_that_peft_loads_and_a_merged_model(models, data_f
 def test_a_template_that_cannot_be_used_fails_before_training(models, data_file, tmp_path):
     with pytest.raises(InputError, match="no chat template"):
         sft(_cfg(models["plain"], data_file, template="model"), tmp_path / "o")
+
+
+def test_the_qa_template_tunes_on_a_stage_folder_and_is_saved_with_the_model(models, tmp_path):
+    from transformers import AutoTokenizer
+
+    folder = _stage_folder(tmp_path / "stage")
+    result = sft(
+        _cfg(models["chatml"], folder, template="qa", num_steps=2, micro_batch_size=1),
+        tmp_path / "o",
+    )
+    st = result.manifest.stats
+    assert st["template"] == "qa" and st["records"] == st["examples"] == 10
+    tok = AutoTokenizer.from_pretrained(result.model_dir)
+    assert tok.chat_template == QA_CHAT_TEMPLATE
+    assert render_prompt(tok, QA[:1]) == (
+        "<|bos|>Question: What is the capital of Zedland?\nAnswer:"
+    )
 
 
 def test_cli_tunes_a_model_end_to_end(models, data_file, tmp_path):

@@ -94,6 +94,12 @@ class EvaluateConfig(StageConfig):
     add_bos_token: bool = Field(
         True, description="Prepend BOS to every request, as the paper's protocol does."
     )
+    apply_chat_template: bool = Field(
+        False,
+        description="Render each prompt through the model's chat template as a user turn "
+        "(lm-eval's --apply_chat_template), for instruction-tuned models; the answer is "
+        "scored right after the assistant header, with no space before it.",
+    )
     trust_remote_code: bool = Field(False, description="Allow model code from the hub (off: safe).")
     seed: int = Field(
         1234,
@@ -448,6 +454,7 @@ def evaluate(cfg: EvaluateConfig, out_path: Path) -> dict[str, Any]:
                 numpy_random_seed=cfg.seed,
                 torch_random_seed=cfg.seed,
                 fewshot_random_seed=cfg.seed,
+                apply_chat_template=cfg.apply_chat_template,
             )
             assert output is not None  # None only on non-zero ranks of a distributed run
             output.pop("samples", None)

@@ -32,6 +32,7 @@ PROBE_METRICS = (("world_probe_mc", "acc"), ("world_probe_gen", "exact_match"))
 #: The metric plotted first for a task when it has several.
 METRIC_ORDER = ("acc", "exact_match", "acc_norm", "f1")
 NUM_EXAMPLES = 3
+NUM_MAGPIE_RECORDS = 6
 #: Where the raw text of a cooked record's lineage ids is looked up, in order.
 RAW_TEXT_DIRS = ("corpus-augment", "synth", "corpus")
 
@@ -58,6 +59,13 @@ class RunFacts:
     evaluate: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     chance: dict[str, float] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
+    #: The tune stage: each variant's sft stats and its tuned model's evaluation.
+    tuned: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    tuned_evaluate: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    magpie: dict[str, Any] | None = None
+    magpie_records: list[dict[str, str]] = field(default_factory=list)
+    #: Stages the run's config leaves out (`tune: null`), shown as skipped, not "not run".
+    left_out: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -106,6 +114,12 @@ class RunFacts:
             "tokenize": per_variant(self.tokenize),
             "pretrain": per_variant(self.pretrain),
             "evaluate": per_variant(self.evaluate),
+            "tune": (
+                "skipped: not configured" if "tune" in self.left_out else per_variant(self.tuned)
+            ),
+            "magpie": (
+                "skipped: not configured" if "magpie" in self.left_out else one(self.magpie)
+            ),
         }
 
 
@@ -156,6 +170,13 @@ def collect(run_dir: Path) -> RunFacts:
             facts.chance[task] = chance
     if facts.cook is not None:
         facts.examples = _examples(facts, run_dir)
+    for variant in VARIANTS:
+        facts.tuned[variant] = _stage_stats(facts, run_dir / "tuned" / variant)
+        facts.tuned_evaluate[variant] = _evaluation(facts, eval_dir / "tuned" / f"{variant}.json")
+    facts.magpie = _stage_stats(facts, run_dir / "magpie")
+    if facts.magpie is not None:
+        facts.magpie_records = _magpie_records(facts, run_dir / "magpie")
+    facts.left_out = _left_out(facts.config_text)
     return facts
 
 
@@ -171,6 +192,37 @@ def _config_name(text: str) -> str | None:
         return None
     name = data.get("name") if isinstance(data, dict) else None
     return str(name) if name else None
+
+
+def _left_out(text: str | None) -> set[str]:
+    """Optional stages the config sets to null (left out on purpose)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text) if text else None
+    except yaml.YAMLError:
+        return set()
+    if not isinstance(data, dict):
+        return set()
+    out = {k for k in ("tune", "magpie") if k in data and data[k] is None}
+    if "tune" in out:
+        out.add("magpie")  # magpie asks a tuned model
+    return out
+
+
+def _magpie_records(facts: RunFacts, folder: Path, n: int = NUM_MAGPIE_RECORDS) -> list[dict]:
+    """The first kept Magpie records, in shard order."""
+    out: list[dict[str, str]] = []
+    try:
+        for shard in _shards(folder):
+            for rec in read_shard(shard):
+                out.append({"instruction": str(rec.get("instruction", "")),
+                            "output": str(rec.get("output", ""))})  # fmt: skip
+                if len(out) >= n:
+                    return out
+    except (InputError, OSError, ValueError) as exc:
+        facts.problems.append(f"magpie records unreadable: {exc}")
+    return out
 
 
 def _stage_stats(facts: RunFacts, folder: Path) -> dict[str, Any] | None:

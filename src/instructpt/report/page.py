@@ -17,7 +17,7 @@ from typing import Any
 from instructpt import __version__
 from instructpt.report import figures
 from instructpt.report.collect import CORPORA, METRIC_ORDER, PROBE_METRICS, VARIANTS, RunFacts
-from instructpt.report.summary import headline, tokens_by_source
+from instructpt.report.summary import headline, tokens_by_source, tuning
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 #: Largest spread of token counts between variants still called equal (the mix
@@ -160,6 +160,8 @@ def render(facts: RunFacts) -> str:
     parts = [
         _headline(facts),
         _evaluation(facts),
+        _tuning(facts),
+        _magpie(facts),
         _training(facts),
         _pipeline(facts),
         _examples(facts),
@@ -175,6 +177,8 @@ def render(facts: RunFacts) -> str:
         for i, t in (
             ("headline", "Headline"),
             ("evaluation", "Evaluation"),
+            ("tuning", "Tuning"),
+            ("magpie", "Magpie"),
             ("training", "Training"),
             ("pipeline", "Pipeline"),
             ("examples", "Examples"),
@@ -600,6 +604,115 @@ def _evaluation(facts: RunFacts) -> str:
         )
     state = "done" if all(facts.evaluate.get(v) for v in VARIANTS) else "partial"
     return section("evaluation", "Evaluation", state, body)
+
+
+def _skipped(facts: RunFacts, stage: str, ident: str, title: str) -> str | None:
+    if stage not in facts.left_out:
+        return None
+    body = f'<p class="muted">left out by the config (<code>{stage}: null</code>).</p>'
+    return section(ident, title, "skipped", body)
+
+
+def _tuning(facts: RunFacts) -> str:
+    title = "Instruction tuning: does instruction pre-training gain more?"
+    left_out = _skipped(facts, "tune", "tuning", title)
+    if left_out:
+        return left_out
+    tune = tuning(facts)
+    if tune is None:
+        return section("tuning", title, "not-run", not_run("tune (no eval/tuned/<variant>.json)"))
+    task, metric = tune["task"], tune["metric"]
+    order = facts.variants
+    rows = []
+    for variant in VARIANTS:
+        row = tune["variants"].get(variant)
+        if row is None:
+            rows.append((variant_label(variant, order), Html(not_run_cell("tune")), "", "", ""))
+            continue
+        before, after = row["before"], row["after"]
+        gain = row["gain_points"]
+        err = row["gain_stderr_points"]
+        steps = (facts.tuned.get(variant) or {}).get("steps")
+        rows.append(
+            (
+                variant_label(variant, order),
+                "—" if before is None else fmt_pct(before["value"]),
+                fmt_pct(after["value"]),
+                "—"
+                if gain is None
+                else f"{fmt_points(gain)}" + ("" if err is None else f" ± {err:.1f}"),
+                fmt_int(steps),
+            )
+        )
+    diff = tune["instruct_gain_minus_vanilla_gain_points"]
+    err = tune["instruct_gain_minus_vanilla_gain_stderr_points"]
+    if diff is None:
+        verdict = "<p>Not both of vanilla and instruct were tuned and evaluated yet.</p>"
+    else:
+        if err is not None and abs(diff) <= err:
+            word = "within one standard error: no measurable difference"
+        elif diff > 0:
+            word = "more than vanilla, as the paper found"
+        else:
+            word = "less than vanilla, unlike the paper"
+        verdict = (
+            f'<div class="cards"><div class="card" data-gap="tuning-instruct-minus-vanilla">'
+            "<h4>gain of instruct − gain of vanilla</h4>"
+            f'<div class="big {"pos" if diff > 0 else "neg" if diff < 0 else ""}">'
+            f"{esc(fmt_points(diff))} points</div>"
+            f'<div class="muted">± {esc(fmt_float(err, 1))} (stderr)</div></div></div>'
+            f"<p>Instruction pre-training gained {esc(fmt_points(diff))} points {esc(word)}.</p>"
+        )
+    body = (
+        f"<p>Every pre-trained variant is instruction-tuned the same way (same data, steps "
+        f"and seed: the open questions of the <em>augment</em> entities as chats, loss on the "
+        f"answers only), then scored again on <code>{esc(task)}</code> "
+        f"(<code>{esc(metric)}</code>), whose <em>probe</em> entities the tuning never names. "
+        "The paper found that instruction pre-trained models gain more from later tuning.</p>"
+        + verdict
+        + table(
+            ("variant", "before tuning", "after tuning", "gain (points)", "tuning steps"),
+            rows,
+            (False, True, True, True, True),
+        )
+        + '<p class="muted">A single run per variant: differences of a few points are within '
+        "training noise (see benchmarks/RESULTS.md).</p>"
+    )
+    done = all(tune["variants"].get(v) for v in VARIANTS)
+    return section("tuning", title, "done" if done else "partial", body)
+
+
+def _magpie(facts: RunFacts) -> str:
+    title = "Magpie: instructions written by the tuned instruct model"
+    left_out = _skipped(facts, "magpie", "magpie", title)
+    if left_out:
+        return left_out
+    st = facts.magpie
+    if st is None:
+        return section("magpie", title, "not-run", not_run("magpie (no magpie/_manifest.json)"))
+    dropped = st.get("dropped") or {}
+    rows = [
+        ("queries sampled", fmt_int(st.get("queries_sampled"))),
+        ("queries that ended their turn", fmt_int(st.get("queries_ended"))),
+        ("queries kept by the filters", fmt_int(st.get("queries_kept"))),
+        ("instruction records written", fmt_int(st.get("records"))),
+        ("well-formed share (records / queries)", fmt_pct(st.get("well_formed_share"))),
+    ]
+    rows += [(f"dropped: {reason}", fmt_int(n)) for reason, n in sorted(dropped.items())]
+    samples = "".join(
+        f"<h4>instruction</h4><pre>{_clip(r['instruction'])}</pre>"
+        f"<h4>response</h4><pre>{_clip(r['output'])}</pre>"
+        for r in facts.magpie_records
+    )
+    body = (
+        "<p>Magpie (Xu et al. 2024): the tuned model is given only the opening of its chat "
+        f"template, <code>{esc(st.get('prefix'))}</code>, writes a question by itself "
+        "(temperature 1, cut at the end of the user turn) and answers it greedily. "
+        "The records are ready for <code>instructpt sft</code>.</p>"
+        + table(("", "count"), rows, (False, True))
+        + (f"<h3>The first records</h3>{samples}" if samples else "")
+    )
+    return section("magpie", title, "done", body)
 
 
 def _clip(text: str) -> str:

@@ -28,6 +28,16 @@ SYNTHESIZE_KEYS = (
     "pairs_per_text_histogram",
 )
 COOK_KEYS = ("read", "written", "outputs_instruct", "outputs_raw", "pairs_in", "pairs_rendered")
+MAGPIE_KEYS = (
+    "queries_sampled",
+    "queries_ended",
+    "queries_kept",
+    "records",
+    "well_formed_share",
+    "dropped",
+    "template",
+    "prefix",
+)
 TRAIN_KEYS = (
     "parameters",
     "steps",
@@ -87,6 +97,46 @@ def headline(facts: RunFacts) -> dict[str, Any] | None:
     return None
 
 
+def _probe_score(ev: dict[str, Any] | None, task: str, metric: str) -> dict[str, Any] | None:
+    res = ev["tasks"].get(task) if ev else None
+    if not res or metric not in res["metrics"]:
+        return None
+    return {"value": res["metrics"][metric], "stderr": res["stderr"].get(metric)}
+
+
+def tuning(facts: RunFacts) -> dict[str, Any] | None:
+    """Probe score of each variant before and after the same tuning, and what tuning added.
+
+    The paper's second claim is `instruct_gain_minus_vanilla_gain_points` > 0: instruction
+    pre-trained models gain more from later instruction tuning. None before any tuned
+    model is evaluated.
+    """
+    for task, metric in PROBE_METRICS:
+        rows: dict[str, dict[str, Any]] = {}
+        for variant in VARIANTS:
+            before = _probe_score(facts.evaluate.get(variant), task, metric)
+            after = _probe_score(facts.tuned_evaluate.get(variant), task, metric)
+            if after is None:
+                continue
+            gain, err = _gap(after, before)
+            rows[variant] = {"before": before, "after": after, "gain_points": gain,
+                             "gain_stderr_points": err}  # fmt: skip
+        if not rows:
+            continue
+        out: dict[str, Any] = {"task": task, "metric": metric, "variants": rows}
+        for other in ("vanilla", "mix"):
+            a, b = rows.get("instruct"), rows.get(other)
+            diff = err = None
+            if a and b and a["gain_points"] is not None and b["gain_points"] is not None:
+                diff = round(a["gain_points"] - b["gain_points"], 2)
+                errs = [a["gain_stderr_points"], b["gain_stderr_points"]]
+                err = None if None in errs else round(math.hypot(*errs), 2)  # type: ignore[arg-type]
+            out[f"instruct_gain_minus_{other}_gain_points"] = diff
+            out[f"instruct_gain_minus_{other}_gain_stderr_points"] = err
+        return out
+    return None
+
+
 def _gap(
     a: dict[str, float | None] | None, b: dict[str, float | None] | None
 ) -> tuple[float | None, float | None]:
@@ -139,5 +189,7 @@ def build_summary(facts: RunFacts) -> dict[str, Any]:
         },
         "training": {v: _pick(facts.pretrain.get(v), TRAIN_KEYS) for v in facts.variants},
         "evaluation": evaluation,
+        "tuning": tuning(facts),
+        "magpie": _pick(facts.magpie, MAGPIE_KEYS),
         "problems": list(facts.problems),
     }

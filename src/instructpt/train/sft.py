@@ -94,10 +94,11 @@ class SftConfig(StageConfig):
         "(instruction, input, output) or chat (messages) records.",
     )
     trust_remote_code: bool = Field(False, description="Allow the model's custom code.")
-    template: Literal["auto", "model", "plain"] = Field(
+    template: Literal["auto", "model", "plain", "qa"] = Field(
         "auto",
         description="auto: the tokenizer's chat template, else plain; model: require the "
-        "tokenizer's; plain: the built-in ### User/### Assistant template.",
+        "tokenizer's; plain: the built-in ### User/### Assistant template; qa: the built-in "
+        "`Question:`/`Answer:` template of the world probe.",
     )
     on_error: Literal["skip", "fail"] = Field(
         "skip", description="skip: count bad records and go on; fail: stop at the first one."
@@ -170,9 +171,10 @@ class SftResult:
 
 
 def _input_fingerprint(cfg: SftConfig) -> str:
-    from instructpt.corpus.readers import discover_sources
+    from instructpt.train.sft_data import data_sources
 
-    parts: list[Any] = [s.fingerprint() for s in discover_sources(list(cfg.data))]
+    # The files sft reads, not a folder's metadata (_manifest.json, stats.json).
+    parts: list[Any] = [s.fingerprint() for s in data_sources(list(cfg.data))]
     for src in (cfg.model, cfg.distill.teacher):
         if src is not None and Path(src).is_dir():
             parts.append(

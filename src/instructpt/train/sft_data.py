@@ -7,9 +7,18 @@ Records (one JSON object a line, or a parquet row):
   at least one non-empty assistant turn. Every assistant turn carries loss;
   everything else (system, user turns, the template's role headers) is masked.
 
+Inputs: files, globs or folders. A folder is read for its data files only
+(`.jsonl`, `.jsonl.gz`, `.jsonl.zst`, `.ndjson`, `.parquet`, recursively,
+sorted); names starting with `_` or `.` (a stage's `_manifest.json`, temporary
+files) and other files (`config.yaml`, `stats.json`, ...) are skipped, so a
+stage folder (e.g. a `magpie` output: its shards, never its `-dropped` side
+file, which lies beside the folder) reads as exactly its kept records.
+
 Rendering goes through `tokenizer.apply_chat_template`, with the model's own
-template when it has one, else `PLAIN_CHAT_TEMPLATE` (below), which is then
-saved with the tuned model so inference renders prompts as training did.
+template when it has one, else `PLAIN_CHAT_TEMPLATE` (below); `template: qa`
+installs `QA_CHAT_TEMPLATE`, the cloze prompt of the world probe. A built-in
+template is saved with the tuned model so inference renders prompts as
+training did.
 
 Masking, token by token: the conversation is rendered once as text, and the
 template is rendered again up to the start of each assistant turn (with the
@@ -35,6 +44,7 @@ label -100 and are not counted as tokens.
 
 from __future__ import annotations
 
+import glob
 import itertools
 import random
 from collections import Counter
@@ -45,7 +55,7 @@ from typing import Any
 
 import orjson
 
-from instructpt.corpus.readers import discover_sources, iter_source
+from instructpt.corpus.readers import Source, discover_sources, iter_source
 from instructpt.errors import InputError
 
 IGNORE_INDEX = -100
@@ -62,6 +72,26 @@ PLAIN_CHAT_TEMPLATE = (
     "{% endfor %}"
     "{% if add_generation_prompt %}### Assistant:\n{% endif %}"
 )
+
+#: `template: qa`: the cloze prompt of the world probe (`evaluate/probe.py`, lm-eval task
+#: `world_probe_mc`: `Question: {{question}}\nAnswer:`, choices ` {option}`), so a model
+#: tuned with it is probed with exactly the prompt it was tuned on. Rendered, one turn:
+#: `<bos>Question: {q}\nAnswer: {a}<eos>\n` (a system message first: `{s}\n\n`); the
+#: generation prompt is `Answer:` and the answer's loss starts at its leading space.
+QA_CHAT_TEMPLATE = (
+    "{% if bos_token %}{{ bos_token }}{% endif %}"
+    "{% for m in messages %}"
+    "{% if m['role'] == 'system' %}{{ m['content'] }}\n\n"
+    "{% elif m['role'] == 'user' %}Question: {{ m['content'] }}\n"
+    "{% elif m['role'] == 'assistant' %}Answer: {{ m['content'] }}{{ eos_token }}\n"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}Answer:{% endif %}"
+)
+BUILTIN_TEMPLATES = {"plain": PLAIN_CHAT_TEMPLATE, "qa": QA_CHAT_TEMPLATE}
+
+#: What a folder input is read for (its other files are a stage's metadata, see above).
+FOLDER_DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".ndjson", ".parquet")
 
 
 class RecordError(ValueError):
@@ -139,7 +169,7 @@ def read_records(
     A bad record is counted by reason and, with `on_error="fail"`, stops the
     read with its file and line; else it is skipped and appended to `rejected`.
     """
-    for source in discover_sources(list(inputs)):
+    for source in data_sources(inputs):
         if source.kind not in ("jsonl", "parquet"):
             raise InputError(f"{source.path}: sft reads jsonl or parquet files, not {source.kind}")
         for raw in iter_source(source):
@@ -153,6 +183,45 @@ def read_records(
                 continue
             stats.kept += 1
             yield raw.location, messages
+
+
+def data_sources(inputs: Sequence[str]) -> list[Source]:
+    """The sources of `inputs` (files, globs, folders), a folder's non-data files left out.
+
+    Files named (or matched by a glob) are read whatever their name; inside a
+    folder only `FOLDER_DATA_SUFFIXES` files count, and none under a name that
+    starts with `_` or `.` (module docstring).
+    """
+    folders = [
+        Path(match)
+        for spec in inputs
+        for match in (sorted(glob.glob(spec, recursive=True)) if glob.has_magic(spec) else [spec])
+        if Path(match).is_dir()
+    ]
+    kept = []
+    for source in discover_sources(list(inputs)):
+        folder = next((f for f in folders if _is_under(Path(source.path), f)), None)
+        if folder is None or _is_folder_data(Path(source.path).relative_to(folder)):
+            kept.append(source)
+    for folder in folders:
+        if not any(_is_under(Path(s.path), folder) for s in kept):
+            raise InputError(
+                f"folder {folder} holds no data files ({', '.join(FOLDER_DATA_SUFFIXES)}, "
+                "names not starting with '_' or '.')"
+            )
+    return kept
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    return path.is_relative_to(folder)  # the folder itself too (a txt or datasets folder)
+
+
+def _is_folder_data(relative: Path) -> bool:
+    if not relative.parts:  # the folder as one source: read_records names its kind
+        return True
+    if any(part.startswith(("_", ".")) for part in relative.parts):
+        return False
+    return relative.name.lower().endswith(FOLDER_DATA_SUFFIXES)
 
 
 def reject(where: str, exc: RecordError, stats: ReadStats, on_error: str, rejected: Any) -> None:
@@ -177,16 +246,26 @@ class Example:
 
 
 def ensure_chat_template(tokenizer: Any, template: str) -> str:
-    """Give `tokenizer` the template sft renders with; returns which one ("model"/"plain")."""
+    """Give `tokenizer` the template sft renders with; returns which one ("model"/"plain"/"qa").
+
+    auto: the model's own, else plain; model: the model's own (required);
+    plain, qa: the built-in template of that name, whatever the model has.
+    """
     has_own = bool(getattr(tokenizer, "chat_template", None))
     if template == "model" and not has_own:
         raise InputError("template: model, but the tokenizer has no chat template; use auto")
-    if template == "plain" or not has_own:
-        if tokenizer.eos_token is None:
-            raise InputError("the plain template ends answers with EOS, but the tokenizer has none")
-        tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
-        return "plain"
-    return "model"
+    if template == "auto":
+        template = "model" if has_own else "plain"
+    if template == "model":
+        return "model"
+    if template not in BUILTIN_TEMPLATES:
+        raise InputError(f"unknown template {template!r}; choose auto, model, plain or qa")
+    if tokenizer.eos_token is None:
+        raise InputError(
+            f"the {template} template ends answers with EOS, but the tokenizer has none"
+        )
+    tokenizer.chat_template = BUILTIN_TEMPLATES[template]
+    return template
 
 
 def _render(tokenizer: Any, messages: list[dict[str, str]], generation_prompt: bool) -> str:
