@@ -53,6 +53,7 @@ def test_planted_queries_and_answers_are_kept_or_dropped_by_reason(tokenizer_dir
     assert st["queries_kept"] == 5  # answered: 5 of 10 survive the query filters
     assert st["queries_ended"] == 9  # all but the one that never ended its turn
     assert st["well_formed_share"] == 0.3
+    assert st["question_mark_records"] == 3  # all three kept instructions are questions
     assert sum(st["dropped"].values()) + st["records"] == st["queries_sampled"]
     # responses are asked only for kept queries, greedily
     assert engine.requests == 10 + 5

@@ -49,6 +49,7 @@ MAGPIE_STATS = {
     "records": 7,
     "well_formed_share": 0.7,
     "query_well_formed_share": 0.8,
+    "question_mark_records": 7,
     "dropped": {"query_unfinished": 1, "too_short": 1, "response_repetitive": 1},
     "template": "auto",
     "prefix": "<s>Question: ",

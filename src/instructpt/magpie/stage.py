@@ -325,6 +325,9 @@ def _generate(
         "records": len(records),
         "well_formed_share": round(len(records) / n, 4),
         "query_well_formed_share": round(queries_kept / n, 4),
+        # A rough sign of whether the model writes questions at all (the filters only
+        # check shape): kept instructions that end in a question mark.
+        "question_mark_records": sum(r["instruction"].rstrip().endswith("?") for r in records),
         "dropped": dict(sorted(reasons.items())),
         "prompt_tokens": tokens["prompt"],
         "completion_tokens": tokens["completion"],

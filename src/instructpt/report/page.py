@@ -697,6 +697,7 @@ def _magpie(facts: RunFacts) -> str:
         ("queries kept by the filters", fmt_int(st.get("queries_kept"))),
         ("instruction records written", fmt_int(st.get("records"))),
         ("well-formed share (records / queries)", fmt_pct(st.get("well_formed_share"))),
+        ("records whose instruction ends in “?”", fmt_int(st.get("question_mark_records"))),
     ]
     rows += [(f"dropped: {reason}", fmt_int(n)) for reason, n in sorted(dropped.items())]
     samples = "".join(

@@ -34,6 +34,7 @@ MAGPIE_KEYS = (
     "queries_kept",
     "records",
     "well_formed_share",
+    "question_mark_records",
     "dropped",
     "template",
     "prefix",
