@@ -649,19 +649,21 @@ def _tuning(facts: RunFacts) -> str:
     if diff is None:
         verdict = "<p>Not both of vanilla and instruct were tuned and evaluated yet.</p>"
     else:
-        if err is not None and abs(diff) <= err:
-            word = "within one standard error: no measurable difference"
+        noise = err is not None and abs(diff) <= err
+        amount = f"{abs(diff):.1f} points {'more' if diff >= 0 else 'less'} than vanilla"
+        if noise:
+            word = f"{amount}, within one standard error: this run cannot tell"
         elif diff > 0:
-            word = "more than vanilla, as the paper found"
+            word = f"{amount}, as the paper found"
         else:
-            word = "less than vanilla, unlike the paper"
+            word = f"{amount}, unlike the paper"
+        sign = "" if noise else "pos" if diff > 0 else "neg" if diff < 0 else ""
         verdict = (
             f'<div class="cards"><div class="card" data-gap="tuning-instruct-minus-vanilla">'
             "<h4>gain of instruct − gain of vanilla</h4>"
-            f'<div class="big {"pos" if diff > 0 else "neg" if diff < 0 else ""}">'
-            f"{esc(fmt_points(diff))} points</div>"
+            f'<div class="big {sign}">{esc(fmt_points(diff))} points</div>'
             f'<div class="muted">± {esc(fmt_float(err, 1))} (stderr)</div></div></div>'
-            f"<p>Instruction pre-training gained {esc(fmt_points(diff))} points {esc(word)}.</p>"
+            f"<p>From the same tuning, instruct PT gained {esc(word)}.</p>"
         )
     body = (
         f"<p>Every pre-trained variant is instruction-tuned the same way (same data, steps "
@@ -700,10 +702,10 @@ def _magpie(facts: RunFacts) -> str:
         ("records whose instruction ends in “?”", fmt_int(st.get("question_mark_records"))),
     ]
     rows += [(f"dropped: {reason}", fmt_int(n)) for reason, n in sorted(dropped.items())]
-    samples = "".join(
-        f"<h4>instruction</h4><pre>{_clip(r['instruction'])}</pre>"
-        f"<h4>response</h4><pre>{_clip(r['output'])}</pre>"
-        for r in facts.magpie_records
+    samples = table(
+        ("instruction", "response"),
+        [(_short(r["instruction"]), _short(r["output"])) for r in facts.magpie_records],
+        (False, False),
     )
     body = (
         "<p>Magpie (Xu et al. 2024): the tuned model is given only the opening of its chat "
@@ -711,9 +713,15 @@ def _magpie(facts: RunFacts) -> str:
         "(temperature 1, cut at the end of the user turn) and answers it greedily. "
         "The records are ready for <code>instructpt sft</code>.</p>"
         + table(("", "count"), rows, (False, True))
-        + (f"<h3>The first records</h3>{samples}" if samples else "")
+        + '<p class="muted">The filters check shape (the turn ended, length, repetition, '
+        "refusals, near-duplicates), not sense: read the records.</p>"
+        + (f"<h3>The first records</h3>{samples}" if facts.magpie_records else "")
     )
     return section("magpie", title, "done", body)
+
+
+def _short(text: str, width: int = 300) -> str:
+    return text if len(text) <= width else text[:width] + "…"
 
 
 def _clip(text: str) -> str:
