@@ -106,12 +106,16 @@ def test_kill_9_then_resume_reproduces_the_uninterrupted_run(world_tokens, tmp_p
     out = killed_dir / "models" / "m"
     assert not (out / "_manifest.json").exists(), "killed after it finished: no resume tested"
     steps_before = [r["step"] for r in read_metrics(out)]
+    # as if killed while renaming its final model into place: the rerun removes it
+    (out / "model.tmp-4242").mkdir()
+    (out / "model.tmp-4242" / "model.safetensors").write_bytes(b"half")
     resumed = subprocess.run(
         _pretrain_cmd(world_tokens, killed_dir), env=env, capture_output=True, text=True
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     manifest = orjson.loads((out / "_manifest.json").read_bytes())
     assert manifest["stats"]["resumed_from_step"] >= 21
+    assert not list(out.glob("model.tmp-*"))
     assert max(steps_before) >= 21
 
     want = read_metrics(tmp_path / "full" / "models" / "m")

@@ -54,6 +54,17 @@ def _options(full: bool = True) -> Any:
     return StateDictOptions(full_state_dict=full, cpu_offload=True)
 
 
+def remove_stale_saves(out_dir: Path, names: tuple[str, ...]) -> None:
+    """Drop the `<name>.tmp-<pid>` folders of a run killed while saving its final output.
+
+    Final models are written to such a folder and renamed into place, so a kill in
+    between leaves one that no later run would touch: a full copy of the weights.
+    """
+    for name in names:
+        for tmp in out_dir.glob(f"{name}.tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def latest_checkpoint(folder: Path) -> Path | None:
     """The newest complete `step-N` folder under `folder`, or None."""
     if not folder.is_dir():

@@ -45,6 +45,7 @@ from instructpt.corpus.resume import open_stage_dir
 from instructpt.corpus.runner import manifest_fingerprint
 from instructpt.corpus.shards import file_sha256
 from instructpt.errors import InputError
+from instructpt.train.checkpoint import remove_stale_saves
 from instructpt.train.distill import DistillConfig
 from instructpt.train.presets import PRESETS, resolve_preset
 
@@ -290,6 +291,8 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
         if dist.is_main:
             opened = open_stage_dir(out_dir, STAGE, cfg, fingerprint, overwrite)
             done = opened.done
+            if done is None:
+                remove_stale_saves(out_dir, (MODEL_DIR,))
         D.barrier(dist)
         if not dist.is_main:
             from instructpt.corpus.manifest import read_manifest

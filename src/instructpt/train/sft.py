@@ -49,6 +49,7 @@ from instructpt.corpus.manifest import Manifest, ShardInfo
 from instructpt.corpus.resume import open_stage_dir
 from instructpt.corpus.shards import file_sha256
 from instructpt.errors import InputError
+from instructpt.train.checkpoint import remove_stale_saves
 from instructpt.train.distill import DistillConfig
 
 STAGE = "sft"
@@ -294,6 +295,8 @@ def sft(cfg: SftConfig, out_dir: Path, overwrite: bool = False) -> SftResult:
         if dist.is_main:
             opened = open_stage_dir(out_dir, STAGE, cfg, fingerprint, overwrite)
             done = opened.done
+            if done is None:
+                remove_stale_saves(out_dir, (MODEL_DIR, ADAPTER_DIR))
         D.barrier(dist)
         if not dist.is_main:
             from instructpt.corpus.manifest import read_manifest
