@@ -186,6 +186,7 @@ def test_kill_9_then_the_same_command_resumes_to_the_uninterrupted_bytes(
 
     proc = run_sft(inputs, run_dir)
     assert f"{NUM_STEPS} steps" in proc.stdout
+    assert f"resumed at step {resume_step} and tuned" in proc.stdout
     manifest = orjson.loads((out / "_manifest.json").read_bytes())
     want = orjson.loads((reference / "_manifest.json").read_bytes())
     assert manifest["stats"]["resumed_from_step"] == resume_step

@@ -186,6 +186,8 @@ class PretrainResult:
     def summary_lines(self) -> list[str]:
         st = self.manifest.stats
         what = "reused" if self.reused else "trained"
+        if not self.reused and st.get("resumed_from_step"):
+            what = f"resumed at step {st['resumed_from_step']} and trained"
         return [
             f"pretrain: {what} {self.model_dir} ({st['parameters']:,} parameters), "
             f"{st['steps']} steps, {st['tokens']:,} tokens, loss {st['first_loss']:.3f} -> "

@@ -160,6 +160,8 @@ class SftResult:
     def summary_lines(self) -> list[str]:
         st = self.manifest.stats
         what = "reused" if self.reused else "tuned"
+        if not self.reused and st.get("resumed_from_step"):
+            what = f"resumed at step {st['resumed_from_step']} and tuned"
         where = ", ".join(str(p) for p in (self.model_dir, self.adapter_dir) if p is not None)
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(st["dropped"].items())) or "none"
         return [
