@@ -275,3 +275,20 @@ def test_lm_eval_cli_reproduces_evaluate(probe, tmp_path: Path) -> None:
             assert theirs[task]["stderr"][name] == pytest.approx(
                 ours["results"][task]["stderr"][name], abs=1e-6
             )
+
+
+def test_apply_chat_template_renders_prompts_through_the_models_template(probe, tmp_path) -> None:
+    """An instruction-tuned model is scored on its own chat format (lm-eval's flag)."""
+    import shutil
+
+    from instructpt.train.sft_data import PLAIN_CHAT_TEMPLATE
+
+    tasks, model = probe
+    chat_model = shutil.copytree(model, tmp_path / "chat-model")
+    (chat_model / "chat_template.jinja").write_text(PLAIN_CHAT_TEMPLATE, "utf-8")
+    cfg = config((tasks, chat_model), limit=4, apply_chat_template=True)
+    result = evaluate(cfg, tmp_path / "chat.json")
+    assert result["chat_template"] == PLAIN_CHAT_TEMPLATE
+    assert result["results"][MC_TASK]["num_samples"] == 4
+    plain = evaluate(config((tasks, chat_model), limit=4), tmp_path / "plain.json")
+    assert plain["chat_template"] is None

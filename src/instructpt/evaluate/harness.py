@@ -474,6 +474,8 @@ def evaluate(cfg: EvaluateConfig, out_path: Path) -> dict[str, Any]:
         "lm_eval_version": importlib.metadata.version("lm-eval"),
         "versions": _versions(),
         "bos_added": bos_added,
+        # the template lm-eval rendered every prompt with (None: plain prompts)
+        "chat_template": lm.chat_template(True) if cfg.apply_chat_template else None,
         "results": results,
         "config": cfg.model_dump(mode="json"),
         "model_args": model_args,
