@@ -3,13 +3,15 @@
 Query prompts (the bare prefix) get the planted query completion of their
 position: group (found from the call's seed) times group size plus row, as a
 sampler seeded per call would; response prompts are answered by looking up
-the query they hold. Texts look as the hf engine returns them: special tokens skipped.
+the query they hold. Texts look as the hf engine returns them: special tokens skipped,
+and cut before the first of the call's stop strings with finish "stop", as every engine
+cuts them (`honour_stop=False` plays a server that ignores `stop`).
 """
 
 from __future__ import annotations
 
 from instructpt.magpie.stage import group_seed
-from instructpt.synth.engines.base import Completion, DecodingParams, Prompt
+from instructpt.synth.engines.base import Completion, DecodingParams, Prompt, cut_at_stop
 
 #: (completion text, finish reason) for queries, in request order; cycled.
 PLANTED_QUERIES = [
@@ -55,12 +57,18 @@ class ScriptedChatEngine:
     preferred_batch = 4
 
     def __init__(
-        self, prefix: str, seed: int = 0, group_size: int = 16, fail_after: int | None = None
+        self,
+        prefix: str,
+        seed: int = 0,
+        group_size: int = 16,
+        fail_after: int | None = None,
+        honour_stop: bool = True,
     ) -> None:
         self.prefix = prefix
         self.groups = {group_seed(seed, g): g for g in range(1000)}
         self.group_size = group_size
         self.fail_after = fail_after
+        self.honour_stop = honour_stop
         self.calls: list[tuple[int, DecodingParams]] = []  # (prompts, params) per generate
         self.requests = 0
         self.queries_served = 0
@@ -79,6 +87,9 @@ class ScriptedChatEngine:
             else:
                 query = next(q for q in ANSWERS if q in prompt.text)
                 text, finish = ANSWERS[query]
+            cut, stopped = cut_at_stop(text, params.stop)
+            if stopped and self.honour_stop:
+                text, finish = cut, "stop"
             completion = Completion(text, finish, len(prompt.token_ids), len(text.split()))
             if on_result is not None:
                 on_result(i, completion)

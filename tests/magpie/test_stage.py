@@ -11,9 +11,10 @@ from instructpt.corpus.manifest import read_manifest
 from instructpt.corpus.shards import read_shard
 from instructpt.errors import ConfigError, ResumeError
 from instructpt.magpie import MagpieConfig, magpie
-from instructpt.magpie.stage import _query_groups, group_seed
+from instructpt.magpie.stage import _query_groups, _query_prompts, group_seed
 from instructpt.magpie.templates import PRESETS
 from instructpt.mix.inputs import general_text
+from instructpt.synth.engines.base import Prompt
 from tests.conftest import tree_bytes
 from tests.magpie.scripted import EXPECTED_DROPS, EXPECTED_RECORDS, ScriptedChatEngine
 from tests.magpie.tiny_chat import build_chat_tokenizer
@@ -58,6 +59,9 @@ def test_planted_queries_and_answers_are_kept_or_dropped_by_reason(tokenizer_dir
     # responses are asked only for kept queries, greedily
     assert engine.requests == 10 + 5
     assert [p.temperature for _, p in engine.calls[-2:]] == [0.0, 0.0]
+    # every request carries the turn's stop strings, so the engines end there
+    assert {p.stop for _, p in engine.calls[:3]} == {tuple(st["query_stops"])}
+    assert {p.stop for _, p in engine.calls[3:]} == {tuple(st["response_stops"])}
 
 
 def test_records_are_alpaca_and_chat_shaped_and_readable_as_general_mix_data(
@@ -74,6 +78,29 @@ def test_records_are_alpaca_and_chat_shaped_and_readable_as_general_mix_data(
     assert rec["meta"]["template"] == "auto" and rec["meta"]["source"] == "magpie"
     assert general_text(rec) == "Where was Ada Brook born? Ada Brook was born in Lowmere."
     assert len({r["id"] for r in records(tmp_path / "magpie")}) == 3
+
+
+def test_records_are_the_same_whether_the_engine_or_the_stage_cuts_at_the_stops(
+    tokenizer_dir, tmp_path
+):
+    # A server that ignores `stop` (or a completion cached before requests carried
+    # stops) leaves the stop string and what follows in the text; the stage cuts it.
+    run(config(tokenizer_dir), tmp_path / "engine-cuts")
+    ignoring = ScriptedChatEngine(PREFIX, 0, 4, honour_stop=False)
+    result, _ = run(config(tokenizer_dir), tmp_path / "stage-cuts", ignoring)
+    assert result.manifest.stats["queries_ended"] == 9
+    assert result.manifest.stats["dropped"] == EXPECTED_DROPS
+
+    engine_cut = records(tmp_path / "engine-cuts")
+    stage_cut = records(tmp_path / "stage-cuts")
+    assert [(r["instruction"], r["output"]) for r in stage_cut] == EXPECTED_RECORDS
+    # the planted answer that runs past "user\n\n" to its token limit: an engine that
+    # stops at the string finishes "stop", one that ignores it ran out of tokens
+    assert [r["meta"]["response_finish"] for r in engine_cut] == ["stop", "stop", "stop"]
+    assert [r["meta"]["response_finish"] for r in stage_cut] == ["stop", "length", "stop"]
+    for r in engine_cut + stage_cut:
+        del r["meta"]["response_finish"]
+    assert stage_cut == engine_cut
 
 
 def test_outputs_beside_the_records(tokenizer_dir, tmp_path):
@@ -113,16 +140,30 @@ def test_a_killed_run_resumes_from_the_replay_cache_with_the_same_bytes(tokenize
 
 
 def test_hf_queries_share_a_seed_per_batch_and_other_engines_get_one_per_query(tokenizer_dir):
-    hf = _query_groups(config(tokenizer_dir, num_queries=10))
+    hf_cfg = config(tokenizer_dir, num_queries=10)
+    hf = _query_groups(hf_cfg)
     assert [len(idxs) for idxs, _ in hf] == [4, 4, 2]
     assert [p.seed for _, p in hf] == [group_seed(0, g) for g in range(3)]
     assert all(p.temperature == 1.0 and p.top_p == 1.0 for _, p in hf)
-    openai = _query_groups(config(tokenizer_dir, num_queries=5, engine="openai"))
-    assert [idxs for idxs, _ in openai] == [[0], [1], [2], [3], [4]]
-    assert len({p.seed for _, p in openai}) == 5
+    prefix = Prompt("prefix", (1, 2))
+    assert {p.seed for p in _query_prompts(hf_cfg, prefix)} == {None}  # the batch's seed
     assert {p.seed for _, p in _query_groups(config(tokenizer_dir, seed=1))}.isdisjoint(
         {p.seed for _, p in hf}
     )
+
+
+@pytest.mark.parametrize("engine", ["openai", "vllm"])
+def test_per_request_engines_get_many_queries_per_call_each_with_the_seed_it_always_had(
+    tokenizer_dir, engine
+):
+    cfg = config(tokenizer_dir, num_queries=70, engine=engine, openai={"concurrency": 2})
+    groups = _query_groups(cfg)
+    # openai: 16 waves of `concurrency` per call; vllm: all 70 in one call
+    assert [len(idxs) for idxs, _ in groups] == ([32, 32, 6] if engine == "openai" else [70])
+    prompts = _query_prompts(cfg, Prompt("prefix", (1, 2)))
+    # query i keeps the seed of the one-query group i it was before
+    assert [p.seed for p in prompts] == [group_seed(0, i) for i in range(70)]
+    assert {(p.text, p.token_ids) for p in prompts} == {("prefix", (1, 2))}
 
 
 def test_a_preset_that_does_not_fit_the_models_template_fails_before_generation(

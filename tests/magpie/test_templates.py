@@ -8,11 +8,11 @@ from instructpt.errors import ConfigError
 from instructpt.magpie.templates import (
     PRESETS,
     check_prefix,
-    cut_at_stop,
     from_tokenizer,
     response_prompt,
     template_from_config,
 )
+from instructpt.synth.engines.base import cut_at_stop
 from tests.magpie.tiny_chat import build_chat_tokenizer
 
 EXPECTED_PREFIX = {

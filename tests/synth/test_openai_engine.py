@@ -97,6 +97,28 @@ def test_request_body_is_a_raw_completion_with_the_decoding_params():
     }
 
 
+def test_each_request_carries_its_own_seed_and_results_come_back_in_order():
+    seeded = [Prompt(p.text, p.token_ids, seed=1000 + i) for i, p in enumerate(prompts(12))]
+    seeded[5] = Prompt("p5", (105,))  # no seed of its own: the call's
+    with FaultServer(latency_s=0.02) as server:
+        out = engine(server.url, concurrency=4).generate(seeded, DecodingParams(seed=7))
+    assert texts(out) == [echo_text(f"p{i}") for i in range(12)]
+    seeds = {b["prompt"]: b["seed"] for b in server.bodies}
+    assert seeds == {f"p{i}": 7 if i == 5 else 1000 + i for i in range(12)}
+    assert server.max_in_flight == 4  # one call, sent concurrently
+
+
+def test_stop_strings_are_sent_and_the_answer_is_cut_before_the_first_one():
+    # The stand-in ignores `stop`, like a server that keeps the stop string in its
+    # text (`transformers serve`): the engine cuts it, as OpenAI and vLLM would.
+    params = DecodingParams(max_new_tokens=16, stop=("</END>", "<ANS>"))
+    with FaultServer() as server:
+        out = engine(server.url).generate(prompts(2), params)
+    assert [b["stop"] for b in server.bodies] == [["</END>", "<ANS>"]] * 2
+    assert texts(out) == ["<QUE> q p0 ", "<QUE> q p1 "]
+    assert all(c.finish_reason == "stop" for c in out)
+
+
 def test_token_id_prompts_are_sent_as_lists_of_ints():
     with FaultServer() as server:
         out = engine(server.url, send_token_ids=True).generate(prompts(2), PARAMS)
@@ -354,3 +376,21 @@ def test_transformers_serve_greedy_matches_hf_generate_on_the_same_token_ids(tin
     token_ids_engine.served_model = str(model_dir)
     rejected = token_ids_engine.generate(batch[:1], params)[0]
     assert rejected.finish_reason == "skipped" and "prompt must be a string" in rejected.detail
+
+
+@pytest.mark.slow
+def test_transformers_serve_keeps_the_stop_string_and_the_engine_cuts_it(tiny_served):
+    # `transformers serve` decodes every generated token, the one that completed a
+    # stop string included, so its text holds the stop; the engine cuts before it.
+    from transformers import AutoTokenizer
+
+    model_dir, url = tiny_served
+    ids = AutoTokenizer.from_pretrained(model_dir)("The cat", add_special_tokens=False)
+    prompt = Prompt("The cat", tuple(ids["input_ids"]))
+    eng = engine(url, request_timeout_s=60)  # text prompts: all `transformers serve` takes
+    eng.served_model = str(model_dir)
+    full = eng.generate([prompt], DecodingParams(max_new_tokens=12))[0]
+    assert "at" in full.text, full  # the random tiny model repeats " cat"
+    cut = eng.generate([prompt], DecodingParams(max_new_tokens=12, stop=("at",)))[0]
+    eng.close()
+    assert (cut.text, cut.finish_reason) == (full.text[: full.text.index("at")], "stop")

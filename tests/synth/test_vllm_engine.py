@@ -230,3 +230,27 @@ def test_prefix_caching_on_and_off_give_the_same_completions(engine, model_dir, 
 
     assert all(c.finish_reason in ("stop", "length") for c in uncached)
     assert cached_cold == cached_warm == uncached
+
+
+def test_each_prompt_is_sampled_with_its_own_seed(engine, tokenizer):
+    prompt = document_prompts(tokenizer, 1)[0]
+    params = DecodingParams(max_new_tokens=16, temperature=1.0, seed=0)
+    seeded = [Prompt(prompt.text, prompt.token_ids, seed=s) for s in (1, 2, 1, 3)]
+    together = engine.generate(seeded, params)
+    alone = [engine.generate([p], params)[0] for p in seeded]
+    # a request's sample depends on its own seed only, not on its neighbours
+    assert together == alone
+    assert together[0] == together[2]
+    assert len({c.text for c in together}) > 1
+
+
+def test_a_stop_string_cuts_the_text_before_it_with_finish_stop(engine, tokenizer):
+    prompt = document_prompts(tokenizer, 1)[0]
+    full = engine.generate([prompt], GREEDY_32)[0]
+    stop = full.text[len(full.text) // 2 :][:3]  # from the middle of what the model writes
+    assert stop, full
+    params = DecodingParams(max_new_tokens=32, stop=(stop,))
+    got = engine.generate([prompt], params)[0]
+    assert got.text == full.text[: full.text.index(stop)]
+    assert got.finish_reason == "stop"
+    assert got.completion_tokens <= full.completion_tokens

@@ -3,27 +3,31 @@
 Order of work:
 1. Queries. `num_queries` copies of the template prefix (the start of a user
    turn, nothing else) are sampled at temperature 1, top_p 1 (the paper's
-   section 2.1 settings) and cut at the first end-of-turn string. A query
-   whose turn did not end within `max_query_tokens` is dropped: where it
-   would have ended is unknown.
+   section 2.1 settings) and end at the first end-of-turn string: the engines
+   stop there (the template's stops are the request's stop strings), and the
+   text is cut there once more in case a completion still holds one. A query
+   whose turn did not end (EOS or a stop string) within `max_query_tokens` is
+   dropped: where it would have ended is unknown.
 2. Query filters (length, repetition, template leaks), then near-duplicates
    against the queries kept before it.
 3. Responses to the kept queries, greedy, through the model's own chat
-   template when the tokenizer has one (the preset's format otherwise), cut at
-   the end of the assistant turn; then the response filters (truncation,
-   length, repetition, leaks, refusals).
+   template when the tokenizer has one (the preset's format otherwise), ending
+   at the end of the assistant turn (the response stops, as for queries); then
+   the response filters (truncation, length, repetition, leaks, refusals).
 
 Every request goes through the engines of `synth/engines` and the replay
 cache of `synth/cache.py`, so a killed run resumes without re-sending a
 finished request and ends with the same bytes.
 
-Seeding. The engines take one seed per `generate` call, and identical prompts
-with one seed give identical samples on every backend (vLLM and OpenAI-style
-servers seed each request; the hf engine reseeds torch per batch). So queries
-are sampled in groups, one `generate` call and one derived seed per group:
-the hf engine's batch (`hf.batch_size` prompts share a seed and differ
-because they draw one after another from it), and one prompt per call on the
-openai and vllm engines. The same seed and batch size give the same queries.
+Seeding. Identical prompts with one seed give identical samples on every
+backend, so the copies of the prefix must not share a seed where requests
+are seeded one by one. vLLM and OpenAI-style servers seed each request: each
+query `i` carries its own seed `group_seed(seed, i)` (`Prompt.seed`), and the
+queries go out in large calls, so a server gets `concurrency` of them at a
+time. The hf engine draws a whole batch from one torch generator: there the
+queries are sampled in groups of `hf.batch_size`, one `generate` call and one
+seed `group_seed(seed, g)` per group, and they differ because they draw one
+after another. The same seed (and, on hf, batch size) gives the same queries.
 
 Output: `shard-*.jsonl.zst` records `{id, instruction, input, output,
 messages, meta}` (Alpaca fields for `sft`, chat `messages`, and `instruction`
@@ -41,7 +45,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +65,19 @@ from instructpt.magpie.templates import (
     TEMPLATES_VERSION,
     ChatTemplate,
     check_prefix,
-    cut_at_stop,
     from_tokenizer,
     response_prompt,
     template_from_config,
 )
 from instructpt.synth.cache import ReplayCache, request_key
-from instructpt.synth.engines.base import Completion, DecodingParams, Engine, EngineError, Prompt
+from instructpt.synth.engines.base import (
+    Completion,
+    DecodingParams,
+    Engine,
+    EngineError,
+    Prompt,
+    cut_at_stop,
+)
 from instructpt.synth.stage import build_engine, load_tokenizer
 
 STAGE = "magpie"
@@ -180,7 +190,7 @@ def magpie(
         infos.append(ShardInfo(target.name, count, sha, target.stat().st_size))
     if cfg.write_dropped:
         write_shard(dropped_path(out_dir), dropped)
-    stats["engine"] = gen.identity("response", _response_params(cfg))
+    stats["engine"] = gen.identity("response", _response_params(cfg, template))
     manifest = Manifest(
         stage=STAGE,
         config_hash=cfg.config_hash(),
@@ -200,19 +210,61 @@ def magpie(
     )
 
 
-def _response_params(cfg: MagpieConfig) -> DecodingParams:
-    return DecodingParams(cfg.max_response_tokens, temperature=0.0, top_p=1.0, seed=cfg.seed)
+def _response_params(cfg: MagpieConfig, template: ChatTemplate) -> DecodingParams:
+    return DecodingParams(
+        cfg.max_response_tokens,
+        temperature=0.0,
+        top_p=1.0,
+        seed=cfg.seed,
+        stop=template.response_stops(),
+    )
 
 
-def _query_groups(cfg: MagpieConfig) -> list[tuple[list[int], DecodingParams]]:
-    size = cfg.hf.batch_size if cfg.engine == "hf" else 1
+def _seeds_per_request(cfg: MagpieConfig) -> bool:
+    """Whether the engine seeds each request (openai, vllm) rather than each batch (hf)."""
+    return cfg.engine != "hf"
+
+
+def _batch_size(cfg: MagpieConfig) -> int:
+    """Prompts per engine call, from the config (a resumed run forms the same batches).
+
+    On openai, 16 waves of `concurrency` keep the slots busy past each call's
+    slowest request; every finished request is cached at once, so a kill loses
+    nothing finished. On vllm one call schedules the whole batch.
+    """
+    if cfg.engine == "hf":
+        return cfg.hf.batch_size
+    if cfg.engine == "openai":
+        return cfg.openai.concurrency * 16
+    return 1024
+
+
+def _query_groups(
+    cfg: MagpieConfig, stops: tuple[str, ...] = ()
+) -> list[tuple[list[int], DecodingParams]]:
+    """Query indices per `generate` call, with the call's params (see Seeding above).
+
+    On hf the call's seed is the group's; elsewhere each query brings its own
+    (`_query_prompts`), and the call's seed is its first query's.
+    """
+    per_request = _seeds_per_request(cfg)
+    size = _batch_size(cfg)
     groups = []
     for g, begin in enumerate(range(0, cfg.num_queries, size)):
+        seed = group_seed(cfg.seed, begin if per_request else g)
         params = DecodingParams(
-            cfg.max_query_tokens, cfg.query_temperature, cfg.query_top_p, group_seed(cfg.seed, g)
+            cfg.max_query_tokens, cfg.query_temperature, cfg.query_top_p, seed, stop=stops
         )
         groups.append((list(range(begin, min(begin + size, cfg.num_queries))), params))
     return groups
+
+
+def _query_prompts(cfg: MagpieConfig, prefix: Prompt) -> list[Prompt]:
+    """The prefix once per query; where requests are seeded one by one, query `i` carries
+    seed `group_seed(seed, i)`: the seed it had when such queries went one per call."""
+    if not _seeds_per_request(cfg):
+        return [prefix] * cfg.num_queries
+    return [replace(prefix, seed=group_seed(cfg.seed, i)) for i in range(cfg.num_queries)]
 
 
 def _encode(tokenizer: Any, text: str) -> Prompt:
@@ -235,11 +287,11 @@ def _generate(
         dropped.append({"index": index, "reason": reason, **fields})
 
     # ---- 1. queries
-    prefix = _encode(tokenizer, template.prefix)
-    groups = _query_groups(cfg)
-    seeds = {i: params.seed for idxs, params in groups for i in idxs}
+    query_prompts = _query_prompts(cfg, _encode(tokenizer, template.prefix))
+    groups = _query_groups(cfg, template.query_stops())
+    seeds = {i: params.seed_for(query_prompts[i]) for idxs, params in groups for i in idxs}
     with gen.progress(cfg.num_queries, "magpie queries"):
-        query_out = gen.complete([prefix] * cfg.num_queries, groups, "query")
+        query_out = gen.complete(query_prompts, groups, "query")
     queries: dict[int, str] = {}
     ended_count = 0
     for i, c in enumerate(query_out):
@@ -248,6 +300,10 @@ def _generate(
         if c.finish_reason == "skipped":
             drop(i, "query_skipped", detail=c.detail)
             continue
+        # The engines stop at the query stops and cut them off, finishing "stop"; an
+        # EOS finishes "stop" too and ends the turn just as well. A stop string left
+        # in the text (a completion cached before requests carried stops, a server
+        # that ignores them) is cut here and ends the turn, whatever the finish.
         text, found = cut_at_stop(c.text, template.query_stops())
         ended = found or c.finish_reason == "stop"
         ended_count += ended
@@ -272,8 +328,8 @@ def _generate(
         for i in order
     ]
     by_length = sorted(range(len(prompts)), key=lambda j: (len(prompts[j].token_ids), j))
-    batch = gen.batch_size()
-    params = _response_params(cfg)
+    batch = _batch_size(cfg)
+    params = _response_params(cfg, template)
     calls = [(by_length[b : b + batch], params) for b in range(0, len(by_length), batch)]
     with gen.progress(len(prompts), "magpie responses"):
         response_out = gen.complete(prompts, calls, "response")
@@ -377,14 +433,6 @@ class _Generator:
             "magpie": kind,
         }
 
-    def batch_size(self) -> int:
-        """Prompts per engine call, from the config (a resumed run forms the same batches)."""
-        if self.cfg.engine == "hf":
-            return self.cfg.hf.batch_size
-        if self.cfg.engine == "openai":
-            return self.cfg.openai.concurrency * 16
-        return 1024
-
     @contextmanager
     def progress(self, total: int, desc: str) -> Iterator[None]:
         self.bar = tqdm(
@@ -408,27 +456,22 @@ class _Generator:
     ) -> list[Completion]:
         """One completion per prompt; each call is one `generate` with its own params.
 
-        A sampled query depends on its row and on the whole group it was drawn
-        with, so its cache key holds both, and a group with any request missing
-        is sent whole. A greedy response depends only on its prompt.
+        A query drawn from a seed shared by its group (hf) depends on its row and
+        on the whole group, so a group with any request missing is sent whole.
+        A query with its own seed, like a greedy response, depends on nothing
+        else in its call: only its missing requests are sent.
         """
         results: list[Completion | None] = [None] * len(prompts)
         for idxs, params in calls:
-            ident = self.identity(kind, params)
-            if kind == "query":
-                keys = [
-                    request_key({**ident, "row": r, "rows": len(idxs)}, prompts[i].token_ids)
-                    for r, i in enumerate(idxs)
-                ]
-            else:
-                keys = [request_key(ident, prompts[i].token_ids) for i in idxs]
+            keys = self._keys(prompts, idxs, params, kind)
             cached = [self.cache.get(k) if self.cache is not None else None for k in keys]
-            if kind == "query":
+            if kind == "query" and any(prompts[i].seed is None for i in idxs):
                 todo = [] if all(c is not None for c in cached) else list(range(len(idxs)))
             else:
                 todo = [r for r, c in enumerate(cached) if c is None]
+            pending = set(todo)
             for r, c in enumerate(cached):
-                if r not in todo:
+                if r not in pending:
                     results[idxs[r]] = c
                     self._tick()
             if not todo:
@@ -456,6 +499,25 @@ class _Generator:
                 raise EngineError(f"magpie {kind} request {i} failed: {detail}")
             final.append(res)
         return final
+
+    def _keys(
+        self, prompts: Sequence[Prompt], idxs: list[int], params: DecodingParams, kind: str
+    ) -> list[str]:
+        """Replay keys of one call's requests, each with the seed it was sampled with.
+
+        A query of a shared-seed group is keyed by its row and the group's size;
+        one with its own seed is keyed as a group of one with that seed, which
+        is what it was when such queries went out one per call.
+        """
+        keys = []
+        for r, i in enumerate(idxs):
+            prompt = prompts[i]
+            ident = self.identity(kind, replace(params, seed=params.seed_for(prompt)))
+            if kind == "query":
+                own = prompt.seed is not None
+                ident = {**ident, "row": 0 if own else r, "rows": 1 if own else len(idxs)}
+            keys.append(request_key(ident, prompt.token_ids))
+        return keys
 
     def _tick(self) -> None:
         if self.bar is not None:

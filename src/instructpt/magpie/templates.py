@@ -290,14 +290,3 @@ def response_prompt(template: ChatTemplate, tokenizer: Any, query: str, use_chat
             "template: give the tokenizer a chat_template, or use a preset"
         )
     return template.response_format.replace("{query}", query)
-
-
-def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
-    """`text` up to the earliest stop string, and whether one was found."""
-    end = len(text)
-    found = False
-    for stop in stops:
-        at = text.find(stop)
-        if at != -1 and at < end:
-            end, found = at, True
-    return text[:end], found

@@ -18,28 +18,77 @@ from instructpt.errors import InstructptError
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    """A synthesizer prompt as text and as the token ids that are actually sent."""
+    """A synthesizer prompt as text and as the token ids that are actually sent.
+
+    `seed` gives this one request its own sampling seed in place of the call's
+    `DecodingParams.seed`. It lives on the prompt, not in the `generate`
+    signature, so wrappers that pass prompts through (plan's timing engine,
+    scripted test engines) need no change. The openai and vllm engines seed
+    each request anyway and honour it; the hf engine samples a whole batch from
+    one torch generator seeded with `DecodingParams.seed` and ignores it, so a
+    caller that wants distinct samples of one prompt on hf varies the batch,
+    not the seed (see `magpie/stage.py`).
+    """
 
     text: str
     token_ids: tuple[int, ...]
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class DecodingParams:
-    """Decoding of the released synthesizer: greedy, at most 400 new tokens, context 4096."""
+    """Decoding of the released synthesizer: greedy, at most 400 new tokens, context 4096.
+
+    `stop`: strings that end a completion early. Every engine returns the text
+    cut before the first of them, without it, with finish_reason "stop", so a
+    caller sees the same text whichever backend generated it (servers differ:
+    OpenAI and vLLM drop the stop string, `transformers serve` keeps it).
+    """
 
     max_new_tokens: int = 400
     temperature: float = 0.0  # 0 means greedy
     top_p: float = 1.0
     seed: int = 0
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # A list would make the frozen params unhashable; an empty string would end
+        # every completion before its first character (vLLM rejects it outright).
+        object.__setattr__(self, "stop", tuple(self.stop))
+        if any(not s for s in self.stop):
+            raise ValueError(f"stop strings must not be empty, got {list(self.stop)!r}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        """The replay cache's view of the params: "stop" only when there are stops, so
+        every key made before stop strings existed stays valid."""
+        out: dict[str, Any] = {
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "seed": self.seed,
         }
+        if self.stop:
+            out["stop"] = list(self.stop)
+        return out
+
+    def seed_for(self, prompt: Prompt) -> int:
+        """The sampling seed of one request: its own when it has one, else the call's."""
+        return self.seed if prompt.seed is None else prompt.seed
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, bool]:
+    """`text` up to the earliest stop string, and whether one was found.
+
+    The engines' common normalization: the stop string itself is never part of a
+    completion, whichever engine or server produced it.
+    """
+    end = len(text)
+    found = False
+    for stop in stops:
+        at = text.find(stop)
+        if at != -1 and at < end:
+            end, found = at, True
+    return text[:end], found
 
 
 #: finish reasons: "stop" (EOS or stop string), "length" (hit max_new_tokens),
@@ -80,6 +129,10 @@ class Engine(Protocol):
         on_result: OnResult | None = None,
     ) -> list[Completion]:
         """One completion per prompt, in order. Deterministic when greedy.
+
+        A prompt's own `seed` replaces `params.seed` for that request where the
+        backend seeds requests one by one (openai, vllm; see `Prompt`). Text is
+        cut before the first of `params.stop`, with finish_reason "stop".
 
         Raises `EngineError` only when the backend is unusable (down for good,
         model missing); a single request that can never succeed comes back as a

@@ -24,6 +24,10 @@ has one answer here:
 Only fields that every server accepts are sent: `transformers serve` rejects
 unknown fields (422), so there is no `skip_special_tokens`; the format's tags
 are non-special tokens and survive the servers' default decoding anyway.
+`stop` goes only when the params have stop strings, and the answer is cut
+before the first of them here too: OpenAI and vLLM leave the stop string out,
+`transformers serve` keeps it, and a server may ignore the field altogether.
+Each request carries its own `seed` (`Prompt.seed`, else the params' seed).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ from instructpt.synth.engines.base import (
     EngineError,
     OnResult,
     Prompt,
+    cut_at_stop,
 )
 
 #: Statuses worth another try: rate limits, timeouts, conflicts and server errors.
@@ -244,15 +249,18 @@ class OpenAIEngine:
         )
 
     def _body(self, prompt: Prompt, params: DecodingParams) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "model": self.served_model,
             "prompt": list(prompt.token_ids) if self.options.send_token_ids else prompt.text,
             "max_tokens": params.max_new_tokens,
             "temperature": params.temperature,
             "top_p": params.top_p,
-            "seed": params.seed,
+            "seed": params.seed_for(prompt),
             "n": 1,
         }
+        if params.stop:  # absent otherwise: the body of a request without stops is unchanged
+            body["stop"] = list(params.stop)
+        return body
 
     def _pick(self, avoid: str | None) -> str:
         """Round-robin over endpoints that are not cooling down after a failure.
@@ -281,7 +289,7 @@ class OpenAIEngine:
         for attempt in range(self.options.max_retries + 1):
             url = self._pick(avoid=url)
             try:
-                completion = await self._attempt(client, url, body, prompt)
+                completion = await self._attempt(client, url, body, prompt, params.stop)
             except _Retry as r:
                 failures[url] = r.reason
                 wait = self._backoff(attempt) if r.wait_s is None else r.wait_s
@@ -305,7 +313,7 @@ class OpenAIEngine:
         )
 
     async def _attempt(
-        self, client: Any, url: str, body: dict[str, Any], prompt: Prompt
+        self, client: Any, url: str, body: dict[str, Any], prompt: Prompt, stops: Sequence[str]
     ) -> Completion:
         import httpx
 
@@ -323,7 +331,7 @@ class OpenAIEngine:
 
         status = resp.status_code
         if status == 200:
-            return self._parse(resp, prompt)
+            return self._parse(resp, prompt, stops)
         message = _server_message(resp)
         if status == 429 or status >= 500 or status in RETRY_STATUSES:
             wait = _retry_after(resp) if status in (429, 503) else None
@@ -334,7 +342,7 @@ class OpenAIEngine:
             "", "skipped", len(prompt.token_ids), 0, detail=f"HTTP {status}: {message}"
         )
 
-    def _parse(self, resp: Any, prompt: Prompt) -> Completion:
+    def _parse(self, resp: Any, prompt: Prompt, stops: Sequence[str]) -> Completion:
         try:
             data = resp.json()
             choice = data["choices"][0]
@@ -343,9 +351,13 @@ class OpenAIEngine:
             # A proxy that cut the body short, or an HTML error page with status 200.
             raise _Retry(f"malformed response body: {resp.text[:200]!r}") from None
         usage = data.get("usage") or {}
+        # A server that keeps the stop string (or ignores `stop`) is cut here, so every
+        # server gives the same text; a stop string in the text means the turn ended.
+        text, stopped = cut_at_stop(text, stops)
+        length = choice.get("finish_reason") == "length" and not stopped
         return Completion(
             text=text,
-            finish_reason="length" if choice.get("finish_reason") == "length" else "stop",
+            finish_reason="length" if length else "stop",
             prompt_tokens=usage.get("prompt_tokens", len(prompt.token_ids)),
             completion_tokens=usage.get("completion_tokens", 0),
         )

@@ -36,6 +36,7 @@ from instructpt.synth.engines.base import (
     EngineError,
     OnResult,
     Prompt,
+    cut_at_stop,
 )
 
 #: Install hint shown when vllm is missing; vllm's pins clash with the main
@@ -119,20 +120,24 @@ class VLLMEngine:
             ) from exc
         self._tokenizer = self._llm.get_tokenizer()
 
-    def _sampling_params(self, params: DecodingParams) -> Any:
+    def _sampling_params(self, params: DecodingParams, seed: int) -> Any:
+        """vLLM's params for one request; `seed` is that request's own (see `Prompt.seed`)."""
         greedy = params.temperature == 0
         return self._vllm.SamplingParams(
             temperature=params.temperature,
             # top_p and a per-request seed mean nothing when greedy; leaving them at
             # their defaults keeps vLLM on its plain argmax path.
             top_p=1.0 if greedy else params.top_p,
-            seed=None if greedy else params.seed,
+            seed=None if greedy else seed,
             max_tokens=params.max_new_tokens,
+            stop=list(params.stop) or None,
             # We decode the final ids ourselves (see `_to_completion`): vLLM's
             # incremental detokenizer drops a trailing partial UTF-8 character that
             # `tokenizer.decode` keeps as U+FFFD, so the same ids would give a different
-            # text than transformers. It is also work we would otherwise pay twice.
-            detokenize=False,
+            # text than transformers. It is also work we would otherwise pay twice, so
+            # vLLM detokenizes only when it must look for stop strings (it refuses
+            # `stop` without detokenize).
+            detokenize=bool(params.stop),
             skip_special_tokens=True,
         )
 
@@ -147,8 +152,10 @@ class VLLMEngine:
         A prompt that leaves no room for `max_new_tokens` within `max_context`, or
         an empty one, is not sent: it comes back "skipped" at once (and goes to
         `on_result` first), because vLLM would reject it and fail the whole batch.
-        The others go to vLLM in one call, and `on_result` sees each of them when
-        that call returns (`LLM.generate` hands back nothing earlier).
+        The others go to vLLM in one call, each with its own `SamplingParams`
+        (`LLM.generate` takes one per prompt) so that each is sampled with its own
+        seed, and `on_result` sees each of them when that call returns
+        (`LLM.generate` hands back nothing earlier).
         """
         results: list[Completion | None] = [None] * len(prompts)
         budget = self.max_context - params.max_new_tokens
@@ -172,15 +179,16 @@ class VLLMEngine:
             inputs = [
                 self._tokens_prompt(prompt_token_ids=list(prompts[i].token_ids)) for i in to_send
             ]
+            sampling = [self._sampling_params(params, params.seed_for(prompts[i])) for i in to_send]
             try:
-                outputs = self._llm.generate(inputs, self._sampling_params(params), use_tqdm=False)
+                outputs = self._llm.generate(inputs, sampling, use_tqdm=False)
             except Exception as exc:  # engine core died or rejected the batch
                 raise EngineError(
                     f"vLLM generate failed for a batch of {len(inputs)} prompts: "
                     f"{type(exc).__name__}: {exc}"
                 ) from exc
             for i, out in zip(to_send, outputs, strict=True):
-                results[i] = _to_completion(out, self._tokenizer)
+                results[i] = _to_completion(out, self._tokenizer, params.stop)
                 if on_result is not None:
                     on_result(i, results[i])
         return results  # type: ignore[return-value]  # every slot is filled above
@@ -209,19 +217,26 @@ def _on_cpu() -> bool:
     return bool(current_platform.is_cpu())
 
 
-def _to_completion(out: Any, tokenizer: Any) -> Completion:
+def _to_completion(out: Any, tokenizer: Any, stops: Sequence[str] = ()) -> Completion:
     """A vLLM `RequestOutput` (n=1) as our `Completion`.
 
     The text is `tokenizer.decode(ids, skip_special_tokens=True)`, as transformers
     decodes `generate` output: the format's tags are ordinary tokens and survive,
     only `<s>`, `</s>` and `<pad>` go, and the same ids give the same text whichever
-    engine produced them.
+    engine produced them. The ids run up to the token that completed a stop
+    string, so the text is cut before the first stop string here (vLLM cuts only
+    its own detokenized text, which we do not use).
     """
     first = out.outputs[0]
     reason = _FINISH_REASONS.get(str(first.finish_reason), "error")
     detail = "" if reason != "error" else f"vllm finish_reason={first.finish_reason!r}"
+    text, stopped = cut_at_stop(
+        tokenizer.decode(list(first.token_ids), skip_special_tokens=True), stops
+    )
+    if stopped and reason == "length":  # the stop string came with the last allowed token
+        reason = "stop"
     return Completion(
-        text=tokenizer.decode(list(first.token_ids), skip_special_tokens=True),
+        text=text,
         finish_reason=reason,
         prompt_tokens=len(out.prompt_token_ids),
         completion_tokens=len(first.token_ids),
