@@ -53,6 +53,8 @@ def test_a_refusal_phrase_beyond_the_window_is_not_a_refusal():
         ("Where is<|begin_of_text|> Varn?", True, "query_template_leak"),
         ("river river river river river river river", True, "query_repetitive"),
         ("x" * 5000, True, "query_too_long"),
+        ("juggling\x15ame Touhe spent fishing", True, "query_control_chars"),
+        ("Where was Ada\tBrook born?\nSay it briefly.", True, ""),
     ],
 )
 def test_query_checks(query, ended, reason):
@@ -68,6 +70,7 @@ def test_query_checks(query, ended, reason):
         ("I'm sorry, but I cannot share secrets.", True, "response_refusal"),
         ("flows river flows river flows river flows river", True, "response_repetitive"),
         ("Lowmere<|eot_id|>", True, "response_template_leak"),
+        ("Low\x7fmere", True, "response_control_chars"),
     ],
 )
 def test_response_checks(output, ended, reason):

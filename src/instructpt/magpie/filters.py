@@ -6,6 +6,8 @@ will be dropped), responses after. Reasons, counted by the stage:
       token budget (a query then has no known end; a response is cut off)
   *_empty, *_template_leak: nothing left after the cut, or a template marker
       (e.g. `<|im_start|>`) inside the text: the turn was cut in the wrong place
+  *_control_chars: a control character other than newline and tab (small or
+      broken models emit them; they corrupt whatever is trained on the record)
   *_too_short / *_too_long: outside the configured character range
   *_repetitive: too large a share of the word n-grams repeat earlier ones
       (small or broken models loop)
@@ -41,6 +43,11 @@ def leaked_marker(text: str, markers: Sequence[str]) -> str | None:
     return None
 
 
+def has_control_chars(text: str) -> bool:
+    """A C0/C1 control character or DEL other than newline, tab and carriage return."""
+    return any((ord(c) < 32 and c not in "\n\t\r") or 127 <= ord(c) < 160 for c in text)
+
+
 def is_refusal(text: str, phrases: Sequence[str], window: int) -> bool:
     head = text[:window].casefold().replace("\u2019", "'")
     return any(p.casefold() in head for p in phrases)
@@ -62,6 +69,8 @@ class MagpieFilters:
             return f"{kind}_empty"
         if leaked_marker(text, self.markers):
             return f"{kind}_template_leak"
+        if has_control_chars(text):
+            return f"{kind}_control_chars"
         if len(text) < low:
             return f"{kind}_too_short"
         if len(text) > high:
