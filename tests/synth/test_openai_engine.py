@@ -119,6 +119,15 @@ def test_stop_strings_are_sent_and_the_answer_is_cut_before_the_first_one():
     assert all(c.finish_reason == "stop" for c in out)
 
 
+def test_at_most_four_stops_are_sent_and_the_rest_still_cut_here():
+    # OpenAI's API refuses more than 4 stop strings; the llama3 Magpie preset has 5.
+    params = DecodingParams(max_new_tokens=16, stop=("<x1>", "<x2>", "<x3>", "<x4>", "</END>"))
+    with FaultServer() as server:
+        out = engine(server.url).generate(prompts(1), params)
+    assert server.bodies[0]["stop"] == ["<x1>", "<x2>", "<x3>", "<x4>"]
+    assert texts(out) == ["<QUE> q p0 <ANS> a "] and out[0].finish_reason == "stop"
+
+
 def test_token_id_prompts_are_sent_as_lists_of_ints():
     with FaultServer() as server:
         out = engine(server.url, send_token_ids=True).generate(prompts(2), PARAMS)

@@ -68,6 +68,9 @@ CONTEXT_OVERFLOW = re.compile(
 #: length before any succeeded, the setup is wrong (e.g. token ids sent to a
 #: server that only takes strings): stop instead of skipping the whole corpus.
 REJECTED_BEFORE_ANY_SUCCESS = 8
+#: Stop strings sent per request: OpenAI's documented limit (vLLM takes any number).
+#: Further stops are not sent but still cut on this side, so only tokens are lost.
+MAX_SENT_STOPS = 4
 
 
 class _Retry(Exception):
@@ -259,7 +262,8 @@ class OpenAIEngine:
             "n": 1,
         }
         if params.stop:  # absent otherwise: the body of a request without stops is unchanged
-            body["stop"] = list(params.stop)
+            # OpenAI's API takes at most 4; the rest are still cut here after the answer
+            body["stop"] = list(params.stop[:MAX_SENT_STOPS])
         return body
 
     def _pick(self, avoid: str | None) -> str:
