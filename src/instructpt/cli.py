@@ -630,7 +630,8 @@ Examples:
   instructpt run                         # the demo, into runs/demo/
   instructpt run --config configs/demo.yaml --name demo2
   instructpt run --quick                 # toy sizes into runs/quick/ (a few minutes)
-  instructpt run --overwrite             # start over"""
+  instructpt run --overwrite             # start over
+  instructpt run --executor ray          # synthesize, cook, tokenize on a Ray cluster"""
 )
 @CONFIG_OPTION
 @click.option(
@@ -644,12 +645,14 @@ Examples:
 @click.option(
     "--quick", is_flag=True, help="Toy sizes (runs/quick/): the whole loop in a few minutes."
 )
+@executor_options(replicas=True)
 def run(
     config_path: Path | None,
     name: str | None,
     runs_root: str | None,
     overwrite: bool,
     quick: bool,
+    executor: Any,
 ) -> None:
     """Run the whole pipeline; with no arguments, the demo into runs/demo/."""
     from instructpt.config import QUICK_RUN, merge_values
@@ -660,7 +663,7 @@ def run(
         values = merge_values(QUICK_RUN, values)
     where = f"{config_path} (or its command-line overrides)" if config_path else "--quick"
     cfg = build_config(RunConfig, values, {"name": name, "runs_root": runs_root}, where)
-    report = run_pipeline(cfg, overwrite, echo=click.echo)
+    report = run_pipeline(cfg, overwrite, echo=click.echo, executor=executor)
     click.echo(f"done: {report.run_dir}")
 
 

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -44,6 +44,9 @@ from instructpt.corpus.resume import open_stage_dir
 from instructpt.corpus.shards import file_sha256
 from instructpt.world import build_world, write_world
 from instructpt.world.write import DOCUMENTS_FILE, ENTITIES_FILE, QA_FILE
+
+if TYPE_CHECKING:
+    from instructpt.executor import Executor
 
 #: Stages of DESIGN.md not built yet; `run` says so instead of faking them.
 PENDING_STAGES: tuple[str, ...] = ()
@@ -135,10 +138,22 @@ class RunReport:
 
 
 def run_pipeline(
-    cfg: RunConfig, overwrite: bool = False, echo: Callable[[str], None] = print
+    cfg: RunConfig,
+    overwrite: bool = False,
+    echo: Callable[[str], None] = print,
+    executor: Executor | None = None,
 ) -> RunReport:
-    """Run the pipeline into runs/<name>/, up to and including `cfg.until`."""
+    """Run the pipeline into runs/<name>/, up to and including `cfg.until`.
+
+    `executor` (a connected `RayExecutor`, `--executor ray`) runs synthesize (or
+    mine), cook and tokenize on a Ray cluster; the other stages run here. Their
+    folders are given to Ray as absolute paths (workers need not share this
+    process's directory), while the configs keep the run's own paths, so a run
+    started on one executor finishes on the other.
+    """
     run_dir = Path(cfg.runs_root) / cfg.name
+    # where Ray workers find the stage folders; the same folders as run_dir
+    shared = run_dir.absolute() if executor is not None else run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, run_dir / "config.yaml")
     report = RunReport(run_dir)
@@ -195,14 +210,15 @@ def run_pipeline(
     if wanted("synthesize"):
         from instructpt.synth.stage import synthesize
 
-        model = {} if mining else {"model": str(run_dir / "models" / "synthesizer")}
+        model = {} if mining else {"model": str(shared / "models" / "synthesizer")}
         scfg = SynthesizeConfig.model_validate({**model, **cfg.synthesize})
         result = synthesize(
             scfg,
-            run_dir / "corpus-augment",
-            run_dir / "synth",
-            run_dir / "cache" / "synth-replay.sqlite",
+            shared / "corpus-augment",
+            shared / "synth",
+            shared / "cache" / "synth-replay.sqlite",
             overwrite,
+            executor=executor,
         )
         for line in result.summary_lines():
             say(line)
@@ -221,7 +237,11 @@ def run_pipeline(
         from instructpt.cook.stage import cook
 
         for line in cook(
-            CookConfig.model_validate(cfg.cook), pairs_dir, run_dir / "cooked", overwrite
+            CookConfig.model_validate(cfg.cook),
+            shared / pairs_dir.relative_to(run_dir),
+            shared / "cooked",
+            overwrite,
+            executor=executor,
         ).summary_lines():
             say(line)
 
@@ -244,10 +264,14 @@ def run_pipeline(
 
         for variant in MIX_VARIANTS:
             kcfg = TokenizeConfig.model_validate(
-                {"tokenizer": str(run_dir / "tokenizer"), **cfg.tokenize}
+                {"tokenizer": str(shared / "tokenizer"), **cfg.tokenize}
             )
             manifest = tokenize(
-                kcfg, run_dir / "mix" / variant, run_dir / "tokens" / variant, overwrite
+                kcfg,
+                shared / "mix" / variant,
+                shared / "tokens" / variant,
+                overwrite,
+                executor=executor,
             )
             say(
                 f"tokenize ({variant}): {manifest.stats.get('sequences', 0):,} sequences of "
