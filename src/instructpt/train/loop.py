@@ -285,14 +285,32 @@ def train_loop(
         stream = batches
     if cfg.compile:
         model.compile()  # in place: nn.Module.compile keeps names and state dicts unchanged
+    if cfg.device.startswith("cuda"):
+        # TF32 tensor cores for the fp32 matmuls left outside bf16 autocast (and for
+        # fp32 training): ~10 mantissa bits, the precision every large-model trainer uses
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     bf16 = use_bf16(cfg)
     peak = peak_flops(cfg)
     metrics = metrics_path.open("ab") if metrics_path is not None and dist.is_main else None
     board = _tensorboard(cfg, dist)
     window, norms = list(state.window or []), list(state.grad_norms or [])
+    # Per-step losses and grad norms stay on the device until a log row or a checkpoint
+    # needs them: one host sync per log window, not one per micro-batch. float64, summed
+    # in the same order as Python floats, so the logged values are the same bytes.
+    pending: list[tuple[Any, Any]] = []
+
+    def settle() -> None:
+        if pending:
+            values = torch.stack([torch.stack(p) for p in pending]).cpu().tolist()
+            window.extend(v[0] for v in values)
+            norms.extend(v[1] for v in values)
+            pending.clear()
+
     extras: dict[str, list[float]] = {}
     start_time = time.perf_counter() - state.elapsed_s
     run_start, run_tokens = time.perf_counter(), 0
+    result_start = state.step  # the first step of this process (it compiles, if asked)
     bar = tqdm(
         total=cfg.num_steps,
         initial=state.step,
@@ -306,7 +324,7 @@ def train_loop(
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            step_loss = 0.0
+            step_loss: Any = None
             for micro in range(cfg.grad_accum):
                 try:
                     batch = next(stream)
@@ -314,7 +332,14 @@ def train_loop(
                     raise ValueError(
                         f"ran out of micro-batches at step {step} of {cfg.num_steps}"
                     ) from None
-                num_tokens = batch.get("num_tokens")
+                # counted before the move: on the host, the count costs no device sync
+                num_tokens, mask = batch.get("num_tokens"), batch.get("attention_mask")
+                if num_tokens is not None:
+                    n = int(num_tokens)
+                elif mask is not None:
+                    n = int(mask.sum())
+                else:
+                    n = batch["input_ids"].numel()
                 batch = {
                     k: v.to(cfg.device, non_blocking=True)
                     for k, v in batch.items()
@@ -325,23 +350,18 @@ def train_loop(
                     if bf16
                     else contextlib.nullcontext()
                 )
-                with _grad_sync(model, micro == cfg.grad_accum - 1), autocast:
-                    if loss_fn is None:
-                        loss = model(**batch).loss / cfg.grad_accum
-                    else:
-                        full, parts = loss_fn(model, batch)
-                        loss = full / cfg.grad_accum
-                        for key, value in parts.items():
-                            extras.setdefault(key, []).append(value)
+                with _grad_sync(model, micro == cfg.grad_accum - 1):
+                    with autocast:  # the forward only: backward runs outside autocast
+                        if loss_fn is None:
+                            loss = model(**batch).loss / cfg.grad_accum
+                        else:
+                            full, parts = loss_fn(model, batch)
+                            loss = full / cfg.grad_accum
+                            for key, value in parts.items():
+                                extras.setdefault(key, []).append(value)
                     loss.backward()
-                step_loss += loss.item()
-                mask = batch.get("attention_mask")
-                if num_tokens is not None:
-                    n = int(num_tokens)
-                elif mask is not None:
-                    n = int(mask.sum())
-                else:
-                    n = batch["input_ids"].numel()
+                part = loss.detach().double()
+                step_loss = part if step_loss is None else step_loss + part
                 state.tokens += n * dist.world_size
                 run_tokens += n * dist.world_size
                 state.micro_batches += 1
@@ -351,17 +371,17 @@ def train_loop(
                 if cfg.grad_clip > 0
                 else torch.nn.utils.get_total_norm(grads)
             )
-            norm = float(total.full_tensor() if hasattr(total, "full_tensor") else total)
+            norm = (total.full_tensor() if hasattr(total, "full_tensor") else total).detach()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             state.step = step + 1
             if state.first_loss is None:
-                state.first_loss = all_mean([step_loss], dist)[0]
-            window.append(step_loss)
-            norms.append(norm)
+                state.first_loss = all_mean([float(step_loss)], dist)[0]
+            pending.append((step_loss, norm.double().to(step_loss.device)))
             elapsed = time.perf_counter() - start_time
             bar.update(1)
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.num_steps:
+                settle()
                 mean_loss = all_mean([sum(window) / len(window)], dist)[0]
                 run_s = time.perf_counter() - run_start
                 tok_s = run_tokens / run_s if run_s else 0.0
@@ -400,6 +420,7 @@ def train_loop(
             ):
                 # ranks hold their own losses; the checkpoint keeps their mean (linear,
                 # so later means over the window stay exact)
+                settle()
                 window = all_mean(window, dist)
                 state.window, state.grad_norms = window, norms
                 save_checkpoint(
@@ -407,6 +428,9 @@ def train_loop(
                     is_main=dist.is_main, keep=cfg.keep_checkpoints,
                 )  # fmt: skip
                 barrier(dist)
+            if cfg.compile and step == result_start:
+                # the first step compiled the model: leave it out of tokens/s
+                run_start, run_tokens = time.perf_counter(), 0
             if cfg.max_seconds is not None and elapsed > cfg.max_seconds:
                 result.stopped_early = step + 1 < cfg.num_steps
                 break
@@ -416,6 +440,7 @@ def train_loop(
             metrics.close()
         if board is not None:
             board.close()
+    settle()
     if window:
         result.last_loss = all_mean([sum(window) / len(window)], dist)[0]
     result.steps = state.step
