@@ -74,9 +74,9 @@ from instructpt.synth.engines.base import (
     Completion,
     DecodingParams,
     Engine,
-    EngineError,
     Prompt,
     cut_at_stop,
+    require_completions,
 )
 from instructpt.synth.stage import build_engine, load_tokenizer
 
@@ -492,13 +492,7 @@ class _Generator:
 
             self.sent += len(todo)
             self.get_engine().generate([prompts[idxs[r]] for r in todo], params, on_result)
-        final: list[Completion] = []
-        for i, res in enumerate(results):
-            if res is None or res.finish_reason == "error":
-                detail = res.detail if res else "no completion returned"
-                raise EngineError(f"magpie {kind} request {i} failed: {detail}")
-            final.append(res)
-        return final
+        return require_completions(results, lambda i: f"magpie {kind} request {i}")
 
     def _keys(
         self, prompts: Sequence[Prompt], idxs: list[int], params: DecodingParams, kind: str

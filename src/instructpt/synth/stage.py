@@ -29,7 +29,14 @@ from instructpt.corpus.resume import open_stage_dir
 from instructpt.corpus.runner import manifest_fingerprint
 from instructpt.corpus.shards import read_shard, write_shard
 from instructpt.synth.cache import ReplayCache, request_key
-from instructpt.synth.engines.base import Completion, DecodingParams, Engine, EngineError, Prompt
+from instructpt.synth.engines.base import (
+    Completion,
+    DecodingParams,
+    Engine,
+    EngineError,
+    Prompt,
+    require_completions,
+)
 from instructpt.synth.format import FORMAT_VERSION, Pair, parse_completion
 from instructpt.synth.rounds import Earlier, PlannedPrompt, assign_slots, plan_prompts
 
@@ -372,13 +379,7 @@ class _Runner:
 
             self.sent += len(missing)
             engine.generate([prompts[i] for i in missing], self.params, on_result)
-        final: list[Completion] = []
-        for i, res in enumerate(results):
-            if res is None or res.finish_reason == "error":
-                detail = res.detail if res else "no completion returned"
-                raise EngineError(f"request for text {planned[i].doc_id} failed: {detail}")
-            final.append(res)
-        return final
+        return require_completions(results, lambda i: f"request for text {planned[i].doc_id}")
 
     def _batch_size(self) -> int:
         """Prompts per engine call. From the config, never from the engine object, so a

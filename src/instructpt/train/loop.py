@@ -148,6 +148,22 @@ class LoopResult:
     def tokens_per_s(self) -> float:
         return self.tokens / self.seconds if self.seconds else 0.0
 
+    def stats(self, distill: bool = False) -> dict[str, Any]:
+        """The run's figures every training stage's manifest carries (plus CE/KL when
+        distilling), so pretrain, continue and sft report them under the same names."""
+        out: dict[str, Any] = {
+            "steps": self.steps,
+            "first_loss": self.first_loss,
+            "last_loss": self.last_loss,
+            "tokens_per_s": self.tokens_per_s,
+            "seconds": self.seconds,
+            "resumed_from_step": self.resumed_from,
+        }
+        if distill and self.history:
+            out["last_ce"] = self.history[-1].get("ce")
+            out["last_kl"] = self.history[-1].get("kl")
+        return out
+
 
 def lr_at(step: int, cfg: LoopConfig) -> float:
     """Linear warmup to `lr`, then cosine down to `lr * min_lr_ratio` at the last step."""

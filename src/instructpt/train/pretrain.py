@@ -352,22 +352,14 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
         final = _save_final(model, wrapped, dist, tok_dir, out_dir)
         stats = {
             "parameters": params["total"],
-            "steps": result.steps,
             "tokens": result.tokens,
             "seq_len": packed.seq_len,
             "world_size": dist.world_size,
             "device": device,
-            "first_loss": result.first_loss,
-            "last_loss": result.last_loss,
-            "tokens_per_s": result.tokens_per_s,
-            "seconds": result.seconds,
-            "resumed_from_step": result.resumed_from,
             "init_from": cfg.init_from,
             "mfu": result.history[-1].get("mfu") if result.history else None,
+            **result.stats(cfg.distill.enabled),
         }
-        if cfg.distill.enabled and result.history:
-            stats["last_ce"] = result.history[-1].get("ce")
-            stats["last_kl"] = result.history[-1].get("kl")
         manifest = Manifest(
             stage=STAGE,
             config_hash=cfg.config_hash(),

@@ -373,19 +373,11 @@ def sft(cfg: SftConfig, out_dir: Path, overwrite: bool = False) -> SftResult:
             "parameters": sum(p.numel() for p in model.parameters()),
             "trainable_parameters": trainable,
             "lora": cfg.lora.enabled,
-            "steps": result.steps,
             "tokens_trained": result.tokens,
-            "first_loss": result.first_loss,
-            "last_loss": result.last_loss,
-            "tokens_per_s": result.tokens_per_s,
-            "seconds": result.seconds,
-            "resumed_from_step": result.resumed_from,
             "device": device,
             "world_size": dist.world_size,
+            **result.stats(cfg.distill.enabled),
         }
-        if cfg.distill.enabled and result.history:
-            stats["last_ce"] = result.history[-1].get("ce")
-            stats["last_kl"] = result.history[-1].get("kl")
         manifest = Manifest(
             stage=STAGE,
             config_hash=cfg.config_hash(),

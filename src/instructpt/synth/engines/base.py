@@ -147,3 +147,20 @@ class Engine(Protocol):
 
 class EngineError(InstructptError):
     """The engine cannot serve at all (endpoint down after retries, model not loadable)."""
+
+
+def require_completions(
+    results: Sequence[Completion | None], describe: Callable[[int], str]
+) -> list[Completion]:
+    """Every result, or `EngineError` naming (via `describe(i)`) the first that failed.
+
+    A stage never writes a record without its completion: a request that came back
+    as an error (or never came back) stops the stage, to be resumed, not skipped.
+    """
+    final: list[Completion] = []
+    for i, res in enumerate(results):
+        if res is None or res.finish_reason == "error":
+            detail = res.detail if res else "no completion returned"
+            raise EngineError(f"{describe(i)} failed: {detail}")
+        final.append(res)
+    return final
