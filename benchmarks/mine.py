@@ -30,10 +30,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from instructpt.config import IngestConfig, WorldConfig
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
 from instructpt.mine import MineConfig, mine, mine_text
 from instructpt.world import build_world
+from instructpt.world.config import WorldConfig
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "paragraphs.jsonl"
 _CAPITALISED = re.compile(r"\b([A-Z][a-z]{3,})\b")

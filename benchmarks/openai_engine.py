@@ -31,7 +31,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO))  # tests.synth.fault_server is the server
 sys.path.insert(0, str(REPO / "src"))
 
-from instructpt.config import OpenAIEngineConfig  # noqa: E402
+from instructpt.synth.config import OpenAIEngineConfig  # noqa: E402
 from instructpt.synth.engines.base import DecodingParams, Prompt  # noqa: E402
 from instructpt.synth.engines.openai import OpenAIEngine  # noqa: E402
 

@@ -26,9 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from instructpt.corpus.manifest import write_manifest
-from instructpt.corpus.runner import run_map_stage
-from instructpt.mine.miner import MineConfig
+from instructpt.core.manifest import write_manifest
+from instructpt.core.runner import run_map_stage
+from instructpt.mine.config import MineConfig
 from instructpt.mine.stage import STAGE, summarize_stats
 
 

@@ -28,11 +28,14 @@ from pathlib import Path
 
 import orjson
 
-from instructpt.config import IngestConfig
+from instructpt.core.tokenizers import load_tokenizer_spec
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.mix.stage import MixConfig, mix, read_mix
-from instructpt.pack.tokenize import TokenizeConfig, tokenize
-from instructpt.pack.tokenizer import load_tokenizer_spec, train_tokenizer
+from instructpt.mix.config import MixConfig
+from instructpt.mix.stage import mix, read_mix
+from instructpt.pack.config import TokenizeConfig
+from instructpt.pack.tokenize import tokenize
+from instructpt.pack.tokenizer import train_tokenizer
 
 SYLLABLES = [
     "ka",

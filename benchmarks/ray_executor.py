@@ -34,11 +34,11 @@ import ray
 # benchmarks/mine.py (this script's folder is first on sys.path): the same corpus
 from mine import write_corpus
 
-from instructpt.config import IngestConfig
 from instructpt.cook.config import CookConfig
 from instructpt.cook.stage import cook
+from instructpt.core.ray_executor import RayExecutor
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.executor.ray_executor import RayExecutor
 from instructpt.mine import MineConfig, mine
 
 

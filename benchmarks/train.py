@@ -73,16 +73,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from instructpt.config import IngestConfig, WorldConfig
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.mix.stage import MixConfig, mix
+from instructpt.mix.config import MixConfig
+from instructpt.mix.stage import mix
+from instructpt.pack.config import TokenizeConfig, TokenizerTrainConfig
 from instructpt.pack.reader import PackedTokens
-from instructpt.pack.tokenize import TokenizeConfig, tokenize
-from instructpt.pack.tokenizer import TokenizerTrainConfig, train_tokenizer_stage
+from instructpt.pack.tokenize import tokenize
+from instructpt.pack.tokenizer import train_tokenizer_stage
 from instructpt.run import generate_world
+from instructpt.train.config import PretrainConfig
 from instructpt.train.loop import LoopConfig, train_loop
 from instructpt.train.presets import PRESETS, build_model, count_parameters, resolve_preset
-from instructpt.train.pretrain import PretrainConfig, packed_batches
+from instructpt.train.pretrain import packed_batches
+from instructpt.world.config import WorldConfig
 
 GOAL = 1.3  # issue 8: ours >= 1.3x the Trainer's tokens/s
 LR, MIN_LR_RATIO, BETAS, WEIGHT_DECAY, GRAD_CLIP = 1e-3, 0.1, (0.9, 0.95), 0.1, 1.0

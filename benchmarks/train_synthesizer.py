@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from instructpt.train.synthesizer import TrainSynthesizerConfig, train_synthesizer
+from instructpt.train.config import TrainSynthesizerConfig
+from instructpt.train.synthesizer import train_synthesizer
 
 YIELD_TARGET, CORRECT_TARGET = 0.90, 0.70
 
@@ -35,8 +36,8 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-train-synth-"))
     world = args.world
     if world is None:
-        from instructpt.config import WorldConfig
         from instructpt.run import generate_world
+        from instructpt.world.config import WorldConfig
 
         world = work / "world"
         generate_world(WorldConfig(), world)

@@ -22,7 +22,8 @@ import yaml
 
 from instructpt.evaluate import EvaluateConfig, evaluate
 from instructpt.run import MIX_VARIANTS
-from instructpt.train.sft import SftConfig, sft
+from instructpt.train.config import SftConfig
+from instructpt.train.sft import sft
 
 TASK, METRIC = "world_probe_mc", "acc"
 

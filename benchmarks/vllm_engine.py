@@ -34,7 +34,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from instructpt.config import VLLMEngineConfig
+from instructpt.synth.config import VLLMEngineConfig
 from instructpt.synth.engines.base import Completion, DecodingParams, Prompt
 from instructpt.synth.engines.vllm import VLLMEngine
 from instructpt.synth.tiny import build_tiny_model

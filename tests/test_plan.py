@@ -8,12 +8,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from instructpt.config import IngestConfig, SynthesizeConfig
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
 from instructpt.errors import ConfigError, InputError
 from instructpt.mine import MineConfig, mine_text
-from instructpt.plan import (
-    PlanConfig,
+from instructpt.synth.config import PlanConfig, SynthesizeConfig
+from instructpt.synth.plan import (
     Shape,
     Speed,
     estimate_plan,
@@ -205,7 +205,7 @@ def test_a_sample_of_raw_input_files_needs_a_document_count(tmp_path):
 
 def test_a_previous_plan_json_replans_without_measuring(corpus, tmp_path, monkeypatch):
     first = plan(PlanConfig(), corpus, tmp_path / "first.json")
-    import instructpt.plan as plan_module
+    import instructpt.synth.plan as plan_module
 
     def no_measuring(*args, **kwargs):
         raise AssertionError("measured again")

@@ -29,24 +29,21 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from instructpt.config import (
-    RUN_STAGES,
-    IngestConfig,
-    RunConfig,
-    SynthesizeConfig,
-    WorldConfig,
-    dump_config,
-)
-from instructpt.corpus.atomic import atomic_write_bytes
+from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.config import dump_config
+from instructpt.core.manifest import Manifest, ShardInfo
+from instructpt.core.resume import open_stage_dir
+from instructpt.core.shards import file_sha256
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.corpus.manifest import Manifest, ShardInfo
-from instructpt.corpus.resume import open_stage_dir
-from instructpt.corpus.shards import file_sha256
+from instructpt.run_config import RUN_STAGES, RunConfig
+from instructpt.synth.config import SynthesizeConfig
 from instructpt.world import build_world, write_world
+from instructpt.world.config import WorldConfig
 from instructpt.world.write import DOCUMENTS_FILE, ENTITIES_FILE, QA_FILE
 
 if TYPE_CHECKING:
-    from instructpt.executor import Executor
+    from instructpt.core.executor import Executor
 
 #: Stages of DESIGN.md not built yet; `run` says so instead of faking them.
 PENDING_STAGES: tuple[str, ...] = ()
@@ -194,7 +191,8 @@ def run_pipeline(
     if mining and RUN_STAGES.index("train-synthesizer") <= last:
         say("train-synthesizer: skipped (synthesize engine miner needs no model)")
     elif wanted("train-synthesizer"):
-        from instructpt.train.synthesizer import TrainSynthesizerConfig, train_synthesizer
+        from instructpt.train.config import TrainSynthesizerConfig
+        from instructpt.train.synthesizer import train_synthesizer
 
         tcfg = TrainSynthesizerConfig.model_validate(
             {"world_dir": str(run_dir / "world"), **cfg.synthesizer}
@@ -246,7 +244,8 @@ def run_pipeline(
             say(line)
 
     if wanted("tokenizer"):
-        from instructpt.pack.tokenizer import TokenizerTrainConfig, train_tokenizer_stage
+        from instructpt.pack.config import TokenizerTrainConfig
+        from instructpt.pack.tokenizer import train_tokenizer_stage
 
         tok_dir = run_dir / "tokenizer"
         if not (tok_dir / "tokenizer.json").is_file() or overwrite:
@@ -260,7 +259,8 @@ def run_pipeline(
         _mix_variants(cfg, run_dir, inputs, overwrite, say)
 
     if wanted("tokenize"):
-        from instructpt.pack.tokenize import TokenizeConfig, tokenize
+        from instructpt.pack.config import TokenizeConfig
+        from instructpt.pack.tokenize import tokenize
 
         for variant in MIX_VARIANTS:
             kcfg = TokenizeConfig.model_validate(
@@ -279,7 +279,8 @@ def run_pipeline(
             )
 
     if wanted("pretrain"):
-        from instructpt.train.pretrain import PretrainConfig, pretrain
+        from instructpt.train.config import PretrainConfig
+        from instructpt.train.pretrain import pretrain
 
         shared = equal_token_budget(cfg.pretrain, run_dir)
         for variant in MIX_VARIANTS:
@@ -341,7 +342,8 @@ def _mix_variants(
     budget instead would drop documents, and a probe entity whose only text was
     dropped from one variant could not be answered by that model.
     """
-    from instructpt.mix.stage import MixConfig, mix
+    from instructpt.mix.config import MixConfig
+    from instructpt.mix.stage import mix
 
     base = {"tokenizer": str(run_dir / "tokenizer"), "corpus": str(run_dir / "corpus"), **cfg.mix}
     augment_docs = inputs["augment"].read_bytes().count(b"\n")
@@ -416,7 +418,8 @@ def _tune_variants(
     results to eval/tuned/<variant>.json.
     """
     from instructpt.evaluate import EvaluateConfig, evaluate, result_lines
-    from instructpt.train.sft import SftConfig, sft
+    from instructpt.train.config import SftConfig
+    from instructpt.train.sft import sft
 
     assert cfg.tune is not None
     tasks_dir = run_dir / "eval" / "tasks"

@@ -8,7 +8,7 @@ import orjson
 import pytest
 import yaml
 
-from instructpt.config import RunConfig
+from instructpt.run_config import RunConfig
 from tests.conftest import REPO, run_cli, sample_records, write_jsonl
 
 COMMANDS = [
@@ -97,7 +97,7 @@ def test_run_goes_from_world_to_the_report_with_equal_token_models(
     assert synth["stats"]["texts"] == sum(g == "augment" for g in groups.values())
     assert corpus["stats"]["kept"] == sum(g in ("augment", "probe") for g in groups.values())
     # every variant holds every corpus document (raw or cooked) exactly once...
-    from instructpt.corpus.shards import read_shard
+    from instructpt.core.shards import read_shard
 
     corpus_ids = {i for i, g in groups.items() if g in ("augment", "probe")}
     for v in ("vanilla", "mix", "instruct"):
@@ -187,7 +187,7 @@ def test_mine_filter_cook_chain_and_synthesize_engine_miner_agree(tmp_path):
     out = run_cli("mine", "--run-dir", "a", "--num-workers", "2", cwd=tmp_path).stdout
     assert "mine:" in out and "by family" in out
     run_cli("synthesize", "--run-dir", "b", "--engine", "miner", cwd=tmp_path)
-    from instructpt.corpus.shards import read_shard
+    from instructpt.core.shards import read_shard
 
     for shard in ("shard-00000.jsonl.zst", "shard-00001.jsonl.zst"):
         mined, synthesized = (

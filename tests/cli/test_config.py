@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from instructpt.cli_options import given
-from instructpt.config import IngestConfig, RunConfig, WorldConfig, load_config
+from instructpt.cli.options import given
+from instructpt.core.config import load_config
+from instructpt.corpus.config import IngestConfig
 from instructpt.errors import ConfigError
+from instructpt.run_config import RunConfig
+from instructpt.world.config import WorldConfig
 from tests.conftest import REPO
 
 
@@ -77,7 +80,8 @@ def test_every_shipped_config_loads(path):
 
 
 def test_quick_run_config_is_valid_and_a_file_still_overrides_it():
-    from instructpt.config import QUICK_RUN, RunConfig, build_config, merge_values
+    from instructpt.core.config import build_config, merge_values
+    from instructpt.run_config import QUICK_RUN, RunConfig
 
     quick = build_config(RunConfig, merge_values(QUICK_RUN, {}))
     assert quick.name == "quick" and quick.world.num_people == 40

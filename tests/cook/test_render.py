@@ -7,7 +7,6 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from instructpt.config import WorldConfig
 from instructpt.cook.config import CookConfig
 from instructpt.cook.render import (
     apply_template,
@@ -24,6 +23,7 @@ from instructpt.cook.templates import (
 )
 from instructpt.synth.format import COT_MARK, TAGS
 from instructpt.world import build_world
+from instructpt.world.config import WorldConfig
 
 CFG = CookConfig(progress=False)
 GOOD = [

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import IngestConfig, SynthesizeConfig
 from instructpt.cook.config import CookConfig
 from instructpt.cook.stage import chain_groups, cook, cook_shard
+from instructpt.core.shards import read_shard
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.corpus.shards import read_shard
+from instructpt.synth.config import SynthesizeConfig
 from instructpt.synth.format import TAGS, escape_tags
 from instructpt.synth.stage import synthesize
 from instructpt.synth.tiny import build_tiny_model

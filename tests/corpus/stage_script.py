@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from instructpt.config import StageConfig
-from instructpt.corpus.runner import run_map_stage
+from instructpt.core.config import StageConfig
+from instructpt.core.runner import run_map_stage
 
 
 class UpperConfig(StageConfig):

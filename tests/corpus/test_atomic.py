@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from instructpt.corpus.atomic import atomic_open, atomic_write_text
-from instructpt.corpus.shards import read_shard, write_shard
+from instructpt.core.atomic import atomic_open, atomic_write_text
+from instructpt.core.shards import read_shard, write_shard
 
 
 def test_failed_write_leaves_the_old_file_and_no_temp(tmp_path):
@@ -46,7 +46,7 @@ def test_kill_during_a_shard_write_never_publishes_a_partial_shard(tmp_path):
     target = tmp_path / "big.jsonl.zst"
     code = (
         "import sys, os\n"
-        "from instructpt.corpus.shards import write_shard\n"
+        "from instructpt.core.shards import write_shard\n"
         "def recs():\n"
         "    for i in range(10**8):\n"
         "        if i == 2000: open(sys.argv[2], 'w').close()\n"

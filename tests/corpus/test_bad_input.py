@@ -8,9 +8,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from instructpt.config import IngestConfig
+from instructpt.core.shards import read_shard
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.corpus.shards import read_shard
 from instructpt.errors import InputError
 
 

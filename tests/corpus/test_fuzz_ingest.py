@@ -10,9 +10,9 @@ import orjson
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from instructpt.config import IngestConfig
+from instructpt.core.shards import read_shard
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.corpus.shards import read_shard
 
 good_text = st.text(min_size=1, max_size=200).filter(lambda t: not t.isspace())
 tags = st.sampled_from(["<s>", "</s>", "<CON>", "</CON>", "<QUE>", "<ANS>", "</END>", "\x00"])

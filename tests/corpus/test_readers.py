@@ -11,10 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from instructpt.config import IngestConfig
+from instructpt.core.shards import hashed_id, read_shard
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
 from instructpt.corpus.readers import discover_sources, iter_source
-from instructpt.corpus.shards import hashed_id, read_shard
 from instructpt.errors import InputError
 from tests.conftest import write_jsonl
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import IngestConfig
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
 from instructpt.errors import ResumeError
 from tests.conftest import run_cli, sample_records, tree_bytes, write_jsonl

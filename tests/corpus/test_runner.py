@@ -12,9 +12,9 @@ from collections import Counter
 import orjson
 import pytest
 
-from instructpt.config import IngestConfig
+from instructpt.core.runner import run_map_stage
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.corpus.runner import run_map_stage
 from instructpt.errors import InputError
 from tests.conftest import REPO, sample_records, tree_bytes, write_jsonl
 from tests.corpus.stage_script import UpperConfig, upper

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from instructpt.core.lm_eval_tasks import OFFLINE_ENV, offline_mode
 from instructpt.errors import InputError
 from instructpt.evaluate import (
     GEN_TASK,
@@ -22,7 +23,7 @@ from instructpt.evaluate import (
     plan_runs,
     write_probe_tasks,
 )
-from instructpt.evaluate.harness import OFFLINE_ENV, offline_mode, resolve_model, task_results
+from instructpt.evaluate.harness import resolve_model, task_results
 from instructpt.synth.tiny import build_tiny_model
 from instructpt.world import build_world, write_world
 from tests.evaluate.test_probe import SMALL

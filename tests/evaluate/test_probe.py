@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from instructpt.config import WorldConfig
 from instructpt.errors import InputError
 from instructpt.evaluate.probe import GEN_TASK, MC_TASK, PROBE_TAG, write_probe_tasks
 from instructpt.world import build_world, write_world
+from instructpt.world.config import WorldConfig
 from instructpt.world.phrasings import MC_OPTIONS_HEADER
 
 SMALL = WorldConfig(

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import IngestConfig, WorldConfig
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
 from instructpt.world import build_world, write_world
+from instructpt.world.config import WorldConfig
 
 SMALL_WORLD = WorldConfig(
     seed=11, num_people=40, num_countries=3, num_cities=6, num_universities=3, num_companies=5
@@ -22,7 +23,7 @@ SMALL_WORLD = WorldConfig(
 def ray_executor():
     """A `RayExecutor` on a local 2-CPU Ray, shared by every test of the session."""
     ray = pytest.importorskip("ray")
-    from instructpt.executor.ray_executor import RayExecutor
+    from instructpt.core.ray_executor import RayExecutor
 
     for attempt in range(3):
         try:

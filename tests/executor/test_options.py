@@ -10,14 +10,14 @@ import pytest
 from click.testing import CliRunner
 
 from instructpt.cli import main
+from instructpt.core.executor import make_executor
 from instructpt.errors import ConfigError
-from instructpt.executor import make_executor
 from tests.conftest import tree_bytes
 
 
 def test_importing_instructpt_never_imports_ray():
     code = (
-        "import sys, instructpt, instructpt.cli, instructpt.executor, instructpt.synth.stage\n"
+        "import sys, instructpt, instructpt.cli, instructpt.core.executor, instructpt.synth.stage\n"
         "assert 'ray' not in sys.modules, 'ray imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from instructpt.config import RunConfig
 from instructpt.run import MIX_VARIANTS, run_pipeline
+from instructpt.run_config import RunConfig
 from tests.conftest import tree_bytes
 
 #: A small world, mined, cooked, mixed and packed: the stages Ray runs, and those it feeds.

@@ -21,15 +21,17 @@ import pytest
 
 from instructpt.cook.config import CookConfig
 from instructpt.cook.stage import cook
-from instructpt.corpus.manifest import read_manifest
-from instructpt.corpus.runner import run_map_stage
-from instructpt.corpus.shards import read_shard
+from instructpt.core.manifest import read_manifest
+from instructpt.core.runner import run_map_stage
+from instructpt.core.shards import read_shard
 from instructpt.errors import InputError
 from instructpt.mine import MineConfig, mine
 from instructpt.mine.stage import mine_shard
-from instructpt.mix.stage import MixConfig, mix
-from instructpt.pack.tokenize import TokenizeConfig, tokenize
-from instructpt.pack.tokenizer import TokenizerTrainConfig, train_tokenizer_stage
+from instructpt.mix.config import MixConfig
+from instructpt.mix.stage import mix
+from instructpt.pack.config import TokenizeConfig, TokenizerTrainConfig
+from instructpt.pack.tokenize import tokenize
+from instructpt.pack.tokenizer import train_tokenizer_stage
 from tests.conftest import tree_bytes
 
 MINE = MineConfig(progress=False)

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import IngestConfig, SynthesizeConfig
+from instructpt.core.shards import read_shard
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.corpus.shards import read_shard
-from instructpt.executor.ray_executor import default_replicas, engine_resources
+from instructpt.synth.config import SynthesizeConfig
+from instructpt.synth.ray_synth import default_replicas, engine_resources
 from instructpt.synth.stage import synthesize
 from instructpt.synth.tiny import build_tiny_model
 from tests.conftest import tree_bytes

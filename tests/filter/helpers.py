@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from instructpt.corpus.manifest import Manifest, ShardInfo, write_manifest
-from instructpt.corpus.shards import read_shard, shard_name, write_shard
+from instructpt.core.manifest import Manifest, ShardInfo, write_manifest
+from instructpt.core.shards import read_shard, shard_name, write_shard
 from instructpt.synth.format import COT_MARK, chain_of_thought_answer, multiple_choice_question
 
 TEXT = (

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import WorldConfig
 from instructpt.errors import InputError
 from instructpt.evaluate.probe import GEN_TASK, MC_TASK, write_probe_tasks
 from instructpt.filter.config import FilterConfig
@@ -15,6 +14,7 @@ from instructpt.filter.decontam import EvalIndex, read_eval_file, task_docs
 from instructpt.filter.normalize import WordHasher, words
 from instructpt.filter.stage import filter_pairs
 from instructpt.world import build_world, write_world
+from instructpt.world.config import WorldConfig
 from tests.filter.helpers import kept_questions, pair, read_dir, record, write_synth_dir
 
 SMALL = WorldConfig(

@@ -8,7 +8,7 @@ import pytest
 
 from instructpt.cook.config import CookConfig
 from instructpt.cook.stage import cook
-from instructpt.corpus.shards import read_shard
+from instructpt.core.shards import read_shard
 from instructpt.filter import stage as filter_stage
 from instructpt.filter.config import FilterConfig
 from instructpt.filter.stage import filter_pairs

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from instructpt.cli import main
-from instructpt.corpus.manifest import read_manifest
-from instructpt.corpus.shards import read_shard
+from instructpt.core.manifest import read_manifest
+from instructpt.core.shards import read_shard
 from instructpt.magpie import MagpieConfig, magpie
 from tests.conftest import run_cli, tree_bytes
 from tests.magpie.tiny_chat import CONVERSATIONS, build_chat_model, one_torch_thread

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from instructpt.corpus.manifest import read_manifest
-from instructpt.corpus.shards import read_shard
+from instructpt.core.manifest import read_manifest
+from instructpt.core.shards import read_shard
 from instructpt.magpie import MagpieConfig, magpie
 from instructpt.magpie.stage import group_seed
 from instructpt.synth.cache import request_key

@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from instructpt.corpus.manifest import read_manifest
-from instructpt.corpus.shards import read_shard
+from instructpt.core.manifest import read_manifest
+from instructpt.core.shards import read_shard
 from instructpt.errors import ConfigError, ResumeError
 from instructpt.magpie import MagpieConfig, magpie
 from instructpt.magpie.stage import _query_groups, _query_prompts, group_seed

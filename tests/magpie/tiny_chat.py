@@ -42,7 +42,7 @@ def one_torch_thread() -> Iterator[None]:
 
 def build_chat_tokenizer(family: str, texts: list[str] | None = None) -> Any:
     """A byte-level BPE whose special tokens and chat template are those of `family`."""
-    from instructpt.pack.tokenizer import build_bpe_tokenizer
+    from instructpt.core.tokenizers import build_bpe_tokenizer
 
     corpus = texts or [f"{q} {a}" for q, a in CONVERSATIONS]
     if family == "llama3":

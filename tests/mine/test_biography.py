@@ -7,10 +7,10 @@ import random
 from collections import defaultdict
 from pathlib import Path
 
-from instructpt.config import WorldConfig
 from instructpt.mine.biography import biography, main_subject
 from instructpt.mine.sentences import split_sentences
 from instructpt.world import build_world, write_world
+from instructpt.world.config import WorldConfig
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "paragraphs.jsonl"
 

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import build_config
+from instructpt.core.config import build_config
 from instructpt.errors import ConfigError
-from instructpt.mine.miner import ALL_FAMILIES, MineConfig, mine_text
+from instructpt.mine.config import MineConfig
+from instructpt.mine.miner import ALL_FAMILIES, mine_text
 from instructpt.synth.format import (
     COT_MARK,
     parse_completion,

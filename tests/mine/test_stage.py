@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import IngestConfig, WorldConfig
 from instructpt.cook.config import CookConfig
 from instructpt.cook.stage import cook
+from instructpt.core.manifest import read_manifest
+from instructpt.core.shards import read_shard
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.corpus.manifest import read_manifest
-from instructpt.corpus.shards import read_shard
 from instructpt.mine import MineConfig, mine, mine_text
 from instructpt.synth.format import FORMAT_VERSION
 from instructpt.world import build_world, write_world
+from instructpt.world.config import WorldConfig
 from tests.conftest import tree_bytes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "paragraphs.jsonl"

@@ -7,10 +7,10 @@ import json
 import random
 from pathlib import Path
 
-from instructpt.config import IngestConfig
+from instructpt.core.manifest import Manifest, ShardInfo, write_manifest
+from instructpt.core.shards import shard_name, write_shard
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.corpus.manifest import Manifest, ShardInfo, write_manifest
-from instructpt.corpus.shards import shard_name, write_shard
 from instructpt.pack.tokenizer import train_tokenizer
 
 WORDS = [

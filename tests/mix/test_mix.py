@@ -7,11 +7,12 @@ from collections import Counter
 
 import pytest
 
-from instructpt.config import build_config
-from instructpt.corpus.shards import read_shard
+from instructpt.core.config import build_config
+from instructpt.core.shards import read_shard
+from instructpt.core.tokenizers import load_tokenizer_spec
 from instructpt.errors import ConfigError, InputError
-from instructpt.mix.stage import MixConfig, mix, read_mix
-from instructpt.pack.tokenizer import load_tokenizer_spec
+from instructpt.mix.config import MixConfig
+from instructpt.mix.stage import mix, read_mix
 from tests.conftest import tree_bytes
 
 

@@ -6,17 +6,13 @@ import numpy as np
 import pytest
 
 import instructpt.pack.tokenize as tokenize_mod
-from instructpt.mix.stage import MixConfig, mix, read_mix
+from instructpt.core.tokenizers import TokenizerSpec, frame_ids, load_tokenizer_spec, token_dtype
+from instructpt.mix.config import MixConfig
+from instructpt.mix.stage import mix, read_mix
+from instructpt.pack.config import TokenizeConfig, TokenizerTrainConfig
 from instructpt.pack.reader import PackedTokens
-from instructpt.pack.tokenize import TokenizeConfig, tokenize
-from instructpt.pack.tokenizer import (
-    TokenizerSpec,
-    TokenizerTrainConfig,
-    frame_ids,
-    load_tokenizer_spec,
-    token_dtype,
-    train_tokenizer_stage,
-)
+from instructpt.pack.tokenize import tokenize
+from instructpt.pack.tokenizer import train_tokenizer_stage
 from tests.conftest import tree_bytes
 
 

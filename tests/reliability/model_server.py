@@ -29,7 +29,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from instructpt.config import HFEngineConfig
+from instructpt.synth.config import HFEngineConfig
 from instructpt.synth.engines.base import DecodingParams, Prompt
 from instructpt.synth.engines.hf import HFEngine
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import IngestConfig
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
 from instructpt.synth.tiny import train_tokenizer
 from tests.conftest import REPO, sample_records, tree_bytes, write_jsonl

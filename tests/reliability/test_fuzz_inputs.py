@@ -32,9 +32,9 @@ import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from instructpt.config import IngestConfig
+from instructpt.core.shards import read_shard
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.corpus.shards import read_shard
 from instructpt.errors import InputError
 from instructpt.synth.format import _TAG_RE, context_prompt
 

@@ -13,10 +13,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from instructpt.config import HFEngineConfig, IngestConfig, RunConfig
+from instructpt.core.manifest import MANIFEST_NAME, read_manifest
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.corpus.manifest import MANIFEST_NAME, read_manifest
 from instructpt.errors import InputError
+from instructpt.run_config import RunConfig
+from instructpt.synth.config import HFEngineConfig
 from instructpt.synth.engines.base import EngineError
 from tests.conftest import REPO, run_cli, write_jsonl
 from tests.synth.fault_server import FaultServer
@@ -192,7 +194,7 @@ def test_record_ids_with_slashes_and_dots_stay_data_through_the_pipeline(tmp_pat
     assert not outside, outside
     assert not [p for p in new if "escaped" in p.name or p.name.startswith("~")]
     assert not list(Path("/tmp").glob("escaped*"))
-    from instructpt.corpus.shards import read_shard
+    from instructpt.core.shards import read_shard
 
     kept = {d["id"] for s in (tmp_path / "inside/r/corpus").glob("shard-*") for d in read_shard(s)}
     assert kept == {r["id"] for r in records}

@@ -13,7 +13,8 @@ How the checks work, without a DevTools client:
   evaluation plot (vanilla's grey) and of the token-mix plot (raw text's
   grey) must cover real areas, so the SVGs were drawn, not just parsed.
 
-Skipped where no Chromium is installed (Debian/Ubuntu: `apt-get install chromium`).
+`make test` installs Chromium from Debian when it runs as root (CI does); elsewhere
+without Chromium these tests skip, and the reason says what to install.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ pytestmark = [
     pytest.mark.ci,
     pytest.mark.skipif(
         find_browser() is None,
-        reason="no Chromium on PATH (Debian/Ubuntu: apt-get install chromium)",
+        reason="no Chromium on PATH: make test installs it as root; else apt-get install chromium",
     ),
 ]
 

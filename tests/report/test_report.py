@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.corpus.manifest import Manifest, ShardInfo, write_manifest
-from instructpt.corpus.shards import shard_name, write_shard
+from instructpt.core.manifest import Manifest, ShardInfo, write_manifest
+from instructpt.core.shards import shard_name, write_shard
 from instructpt.errors import InputError
 from instructpt.report import write_report
 

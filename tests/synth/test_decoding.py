@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from instructpt.config import VLLMEngineConfig
 from instructpt.synth.cache import request_key
+from instructpt.synth.config import VLLMEngineConfig
 from instructpt.synth.engines.base import DecodingParams, Prompt, cut_at_stop
 
 # --------------------------------------------------------------------------- params and keys

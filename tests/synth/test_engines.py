@@ -6,9 +6,9 @@ import importlib.util
 
 import pytest
 
-from instructpt.config import SynthesizeConfig, VLLMEngineConfig
+from instructpt.synth.config import SynthesizeConfig, VLLMEngineConfig
 from instructpt.synth.engines.base import EngineError
-from instructpt.synth.stage import build_engine
+from instructpt.synth.runner import build_engine
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")

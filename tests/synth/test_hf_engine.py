@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from instructpt.config import HFEngineConfig
+from instructpt.synth.config import HFEngineConfig
 from instructpt.synth.engines.base import DecodingParams, Prompt
 from instructpt.synth.engines.hf import HFEngine
 from tests.magpie.tiny_chat import build_chat_model, one_torch_thread

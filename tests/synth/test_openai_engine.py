@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from instructpt.config import OpenAIEngineConfig
+from instructpt.synth.config import OpenAIEngineConfig
 from instructpt.synth.engines.base import Completion, DecodingParams, Engine, EngineError, Prompt
 from instructpt.synth.engines.openai import OpenAIEngine
 from tests.synth.fault_server import FaultServer, echo_text

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import IngestConfig, SynthesizeConfig
+from instructpt.core.shards import read_shard
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.corpus.shards import read_shard
+from instructpt.synth.config import SynthesizeConfig
 from instructpt.synth.format import Pair, build_prompt, context_prompt
 from instructpt.synth.stage import synthesize
 from instructpt.synth.tiny import build_tiny_model

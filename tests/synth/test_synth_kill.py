@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import IngestConfig
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
 from instructpt.synth.cache import request_key
 from instructpt.synth.engines.base import DecodingParams

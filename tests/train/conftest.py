@@ -8,12 +8,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from instructpt.config import IngestConfig, WorldConfig
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest
-from instructpt.mix.stage import MixConfig, mix
-from instructpt.pack.tokenize import TokenizeConfig, tokenize
-from instructpt.pack.tokenizer import TokenizerTrainConfig, train_tokenizer_stage
+from instructpt.mix.config import MixConfig
+from instructpt.mix.stage import mix
+from instructpt.pack.config import TokenizeConfig, TokenizerTrainConfig
+from instructpt.pack.tokenize import tokenize
+from instructpt.pack.tokenizer import train_tokenizer_stage
 from instructpt.run import generate_world
+from instructpt.world.config import WorldConfig
 
 
 def build_world_tokens(root: Path, num_people: int = 120, seq_len: int = 64) -> dict[str, Path]:

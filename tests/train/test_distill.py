@@ -10,17 +10,17 @@ import pytest
 import torch
 
 from instructpt.errors import InputError
+from instructpt.train.config import DistillConfig, PretrainConfig, SftConfig
 from instructpt.train.distill import (
     IGNORE_INDEX,
-    DistillConfig,
     DistillLoss,
     distill_loss,
     kl_per_token,
     load_teacher,
 )
 from instructpt.train.loop import LoopConfig, train_loop
-from instructpt.train.pretrain import PretrainConfig, pretrain, read_metrics
-from instructpt.train.sft import SftConfig, sft
+from instructpt.train.pretrain import pretrain, read_metrics
+from instructpt.train.sft import sft
 from instructpt.train.sft_data import (
     collate,
     pack_examples,

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from instructpt.errors import InputError, ResumeError
-from instructpt.train.pretrain import PretrainConfig, plan_steps, pretrain, read_metrics
+from instructpt.train.config import PretrainConfig
+from instructpt.train.pretrain import plan_steps, pretrain, read_metrics
 
 TINY = {"preset": "tiny-llama"}
 

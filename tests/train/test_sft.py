@@ -17,7 +17,8 @@ import torch
 from click.testing import CliRunner
 
 from instructpt.errors import InputError
-from instructpt.train.sft import SftConfig, sft
+from instructpt.train.config import SftConfig
+from instructpt.train.sft import sft
 from instructpt.train.sft_data import (
     IGNORE_INDEX,
     PLAIN_CHAT_TEMPLATE,
@@ -85,7 +86,7 @@ def corpus() -> list[str]:
 
 def build_chat_model(out: Path, family: str, *, seed: int = 0, hidden: int = 32) -> Path:
     """A random 2-layer Llama + a BPE tokenizer of `family`'s special tokens and template."""
-    from instructpt.pack.tokenizer import build_bpe_tokenizer
+    from instructpt.core.tokenizers import build_bpe_tokenizer
     from instructpt.synth.tiny import new_llama
 
     spec = FAMILIES[family]
@@ -388,7 +389,7 @@ def test_parquet_chat_records_are_read(tmp_path):
 
 def _stage_folder(folder: Path) -> Path:
     """A stage-like folder: data files beside a stage's metadata and hidden/work files."""
-    from instructpt.corpus.shards import write_shard
+    from instructpt.core.shards import write_shard
 
     rows = qa_records()
     folder.mkdir()

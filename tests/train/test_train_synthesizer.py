@@ -9,18 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import HFEngineConfig, IngestConfig, SynthesizeConfig, WorldConfig
+from instructpt.corpus.config import IngestConfig
 from instructpt.run import generate_world
+from instructpt.synth.config import HFEngineConfig, SynthesizeConfig
 from instructpt.synth.engines.base import DecodingParams, Prompt
 from instructpt.synth.format import context_prompt, parse_completion
+from instructpt.train.config import TrainSynthesizerConfig
 from instructpt.train.loop import LoopConfig, lr_at
-from instructpt.train.synthesizer import (
-    METRICS_NAME,
-    TRAIN_LOG_NAME,
-    TrainSynthesizerConfig,
-    score_pair,
-    train_synthesizer,
-)
+from instructpt.train.synthesizer import METRICS_NAME, TRAIN_LOG_NAME, score_pair, train_synthesizer
+from instructpt.world.config import WorldConfig
 
 TINY = {
     "vocab_size": 400,
@@ -153,8 +150,8 @@ def test_demo_synthesizer_reaches_the_quality_targets_and_serves_the_synthesize_
     Parse yield and the time budget are asserted; the correctness target is
     not reached by the current defaults, so the test reports it as an xfail.
     """
+    from instructpt.core.shards import read_shard
     from instructpt.corpus.ingest import ingest
-    from instructpt.corpus.shards import read_shard
     from instructpt.synth.stage import synthesize
 
     world = tmp_path / "world"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from instructpt.config import WorldConfig
 from instructpt.world import World, build_world, summarize, write_world
 from instructpt.world import phrasings as ph
+from instructpt.world.config import WorldConfig
 from instructpt.world.entities import GROUPS, group_sizes
 from instructpt.world.facts import Index, person_facts
 from instructpt.world.vocab import FIELDS, HOBBIES, INDUSTRIES, MONTHS

@@ -6,8 +6,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from instructpt.config import StageConfig
 from instructpt.cook.templates import TEMPLATE_SET_VERSION
+from instructpt.core.config import StageConfig
 
 PairFamily = Literal["qa", "mc", "cot", "mc_cot", "verbatim"]
 LayoutFamily = Literal["reading", "dialog", "numbered", "pairs_first"]

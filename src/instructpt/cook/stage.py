@@ -43,12 +43,12 @@ import orjson
 
 from instructpt.cook.config import CookConfig
 from instructpt.cook.render import cook_chain
-from instructpt.corpus.atomic import atomic_write_bytes
-from instructpt.corpus.runner import StageResult, counts_line, dropped_counts, run_map_stage
+from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.runner import StageResult, counts_line, dropped_counts, run_map_stage
 from instructpt.synth.format import has_tag
 
 if TYPE_CHECKING:
-    from instructpt.executor import Executor
+    from instructpt.core.executor import Executor
 
 STAGE = "cook"
 STATS_NAME = "stats.json"

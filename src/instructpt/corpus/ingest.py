@@ -30,12 +30,12 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
-from instructpt.config import IngestConfig
-from instructpt.corpus.atomic import atomic_write_bytes
-from instructpt.corpus.manifest import Manifest, ShardInfo
+from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.manifest import Manifest, ShardInfo
+from instructpt.core.resume import StageDir, open_stage_dir
+from instructpt.core.shards import dumps, iter_lines, shard_name, shard_of, write_lines
+from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.readers import ProgressTap, RawRecord, Source, discover_sources, iter_source
-from instructpt.corpus.resume import StageDir, open_stage_dir
-from instructpt.corpus.shards import dumps, iter_lines, shard_name, shard_of, write_lines
 from instructpt.corpus.validate import to_document
 from instructpt.errors import InputError
 

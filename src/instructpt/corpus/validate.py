@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from instructpt.core.shards import hashed_id
 from instructpt.corpus.readers import RawRecord
-from instructpt.corpus.shards import hashed_id
 from instructpt.records import Document
 
 #: Every reason a record can be skipped for, in the order they are checked.

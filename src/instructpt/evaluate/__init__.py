@@ -9,13 +9,8 @@ runs any lm-eval tasks (and the `paper` preset) through lm-eval's Python API.
 lm-eval itself is imported only when `evaluate` runs.
 """
 
-from instructpt.evaluate.harness import (
-    PRESETS,
-    EvaluateConfig,
-    evaluate,
-    plan_runs,
-    result_lines,
-)
+from instructpt.evaluate.config import PRESETS, EvaluateConfig
+from instructpt.evaluate.harness import evaluate, plan_runs, result_lines
 from instructpt.evaluate.probe import GEN_TASK, MC_TASK, PROBE_TAG, write_probe_tasks
 
 __all__ = [

@@ -30,119 +30,24 @@ config, whether BOS was really prepended, and lm-eval's own output per call.
 
 from __future__ import annotations
 
-import difflib
 import importlib.metadata
 import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
-
-from instructpt.config import StageConfig
-from instructpt.corpus.atomic import atomic_write_text
+from instructpt.core.atomic import atomic_write_text
+from instructpt.core.lm_eval_tasks import (  # moved
+    build_task_manager,
+    offline_mode,
+)
 from instructpt.errors import InputError
+from instructpt.evaluate.config import PRESETS, EvaluateConfig  # moved
 
 log = logging.getLogger(__name__)
-
-#: Named task lists with their own shots: (num_fewshot, tasks) per lm-eval call.
-PRESETS: dict[str, tuple[tuple[int, tuple[str, ...]], ...]] = {
-    # Cheng et al. 2024, "Instruction Pre-Training", general-model evaluation.
-    "paper": (
-        (0, ("piqa", "hellaswag", "winogrande")),
-        (5, ("social_iqa", "arc_easy", "arc_challenge", "openbookqa", "boolq", "mmlu")),
-    ),
-}
-
-#: Environment variables that keep the hub and datasets libraries off the network.
-OFFLINE_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-
-
-class EvaluateConfig(StageConfig):
-    """One model, a list of lm-eval tasks (or presets), and how to run them."""
-
-    runtime_fields: ClassVar[frozenset[str]] = frozenset({"offline"})
-
-    model: str = Field(
-        ..., description="Model to evaluate: a save_pretrained directory or a hub name."
-    )
-    tasks: list[str] = Field(
-        ...,
-        min_length=1,
-        description="lm-eval task, group or tag names, task YAML paths, or the preset "
-        f"{sorted(PRESETS)}; comma-separated strings are split.",
-    )
-    include_path: list[str] = Field(
-        default_factory=list,
-        description="Folders of local task YAMLs (e.g. the world probe's task folder).",
-    )
-    num_fewshot: int | None = Field(
-        None,
-        ge=0,
-        description="Shots for every task; unset: each task's default (0 when it has none). "
-        "Presets carry their own shots, so leave it unset with them.",
-    )
-    batch_size: int = Field(8, ge=1, description="Requests per forward pass.")
-    device: str = Field("cpu", description="Torch device: cpu, cuda, cuda:N, mps.")
-    limit: int | None = Field(
-        None, ge=1, description="Evaluate only the first N items of each task (smoke runs)."
-    )
-    add_bos_token: bool = Field(
-        True, description="Prepend BOS to every request, as the paper's protocol does."
-    )
-    apply_chat_template: bool = Field(
-        False,
-        description="Render each prompt through the model's chat template as a user turn "
-        "(lm-eval's --apply_chat_template), for instruction-tuned models; the answer is "
-        "scored right after the assistant header, with no space before it.",
-    )
-    trust_remote_code: bool = Field(False, description="Allow model code from the hub (off: safe).")
-    seed: int = Field(
-        1234,
-        description="Seed of python, numpy, torch and the few-shot sampler "
-        "(lm-eval's default few-shot seed is 1234 too).",
-    )
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="Weights dtype; auto: as saved in the model's config."
-    )
-    offline: bool = Field(
-        False,
-        description="Never touch the network: set HF_HUB_OFFLINE and HF_DATASETS_OFFLINE "
-        "for this evaluation only (local models and local task data).",
-    )
-
-    @field_validator("tasks", mode="before")
-    @classmethod
-    def _split_commas(cls, value: object) -> object:
-        # `--tasks a,b` as lm-eval's CLI takes it; paths (include_path) are never split.
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list | tuple):
-            return [p.strip() for v in value for p in str(v).split(",") if p.strip()]
-        return value
-
-    @field_validator("include_path", mode="before")
-    @classmethod
-    def _one_path_is_a_list(cls, value: object) -> object:
-        if isinstance(value, str | Path):
-            value = [value]
-        if isinstance(value, list | tuple):
-            return [str(v) if isinstance(v, Path) else v for v in value]
-        return value
-
-    @model_validator(mode="after")
-    def _presets_carry_their_shots(self) -> EvaluateConfig:
-        if self.num_fewshot is not None and any(t in PRESETS for t in self.tasks):
-            raise ValueError(
-                "num_fewshot must be unset when tasks holds a preset "
-                f"({', '.join(t for t in self.tasks if t in PRESETS)}): the preset sets the "
-                "shots of each of its tasks; list the tasks by name to choose the shots yourself"
-            )
-        return self
 
 
 def plan_runs(tasks: Sequence[str], num_fewshot: int | None) -> list[tuple[int | None, list[str]]]:
@@ -240,83 +145,6 @@ def _missing_data_files(include_path: Sequence[str], names: Sequence[str]) -> li
                     ):
                         missing.append(f"  {path}: {name}")
     return missing
-
-
-def _known(manager: Any, name: str) -> bool:
-    return name in manager.task_index or (name.endswith((".yaml", ".yml")) and Path(name).is_file())
-
-
-def build_task_manager(include_path: Sequence[str], names: Sequence[str], metadata: dict) -> Any:
-    """An lm-eval TaskManager that knows every name in `names`, else an InputError.
-
-    Indexing lm-eval's own ~15k task YAMLs takes ~12 s on a small CPU, so the
-    include folders are indexed alone first and the full index is built only
-    when a name is not local. Local tasks win over built-in ones of the same
-    name either way, so the choice never changes which task runs.
-    """
-    import inspect
-
-    from lm_eval.tasks import TaskManager
-
-    # `include_defaults` and `metadata` are keywords of recent lm-eval releases only.
-    accepted = inspect.signature(TaskManager).parameters
-    extra = {"metadata": metadata} if "metadata" in accepted else {}
-    paths = list(include_path) or None
-    if paths and "include_defaults" in accepted:
-        local = TaskManager(include_path=paths, include_defaults=False, **extra)
-        if all(_known(local, n) for n in names):
-            return local
-    manager = TaskManager(include_path=paths, **extra)
-    unknown = [n for n in names if not _known(manager, n)]
-    if unknown:
-        lines = []
-        for name in unknown:
-            close = difflib.get_close_matches(name, manager.all_tasks, n=3, cutoff=0.6)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            lines.append(f"  {name}{hint}")
-        where = f" or in {', '.join(paths)}" if paths else ""
-        raise InputError(
-            f"unknown lm-eval task(s), not among lm-eval's {len(manager.all_tasks)} tasks"
-            f"{where}:\n" + "\n".join(lines) + "\n(list them with `lm_eval ls tasks`; local "
-            "task YAML folders go in include_path)"
-        )
-    return manager
-
-
-@contextmanager
-def offline_mode(enabled: bool) -> Iterator[None]:
-    """Keep huggingface_hub, datasets and transformers off the network, then restore.
-
-    The libraries read HF_HUB_OFFLINE / HF_DATASETS_OFFLINE once, at import, so
-    setting the environment is not enough in a process that imported them: their
-    module constants are switched too, and everything is put back afterwards.
-    """
-    if not enabled:
-        yield
-        return
-    import datasets.config
-    import huggingface_hub.constants
-
-    saved_env = {k: os.environ.get(k) for k in OFFLINE_ENV}
-    patches = [
-        (huggingface_hub.constants, "HF_HUB_OFFLINE"),
-        (datasets.config, "HF_HUB_OFFLINE"),
-        (datasets.config, "HF_DATASETS_OFFLINE"),
-    ]
-    saved = [(mod, attr, getattr(mod, attr)) for mod, attr in patches if hasattr(mod, attr)]
-    try:
-        os.environ.update({k: "1" for k in OFFLINE_ENV})
-        for mod, attr, _ in saved:
-            setattr(mod, attr, True)
-        yield
-    finally:
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        for mod, attr, value in saved:
-            setattr(mod, attr, value)
 
 
 # --------------------------------------------------------------------------- results

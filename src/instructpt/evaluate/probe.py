@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from instructpt.corpus.atomic import atomic_write_bytes
+from instructpt.core.atomic import atomic_write_bytes
 from instructpt.errors import InputError
 from instructpt.world.phrasings import MC_OPTIONS_HEADER
 from instructpt.world.qa import NUM_DISTRACTORS

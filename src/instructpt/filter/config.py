@@ -6,7 +6,7 @@ from typing import ClassVar
 
 from pydantic import Field, model_validator
 
-from instructpt.config import StageConfig
+from instructpt.core.config import StageConfig
 
 
 class FilterConfig(StageConfig):

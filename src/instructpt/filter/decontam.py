@@ -151,7 +151,7 @@ def task_docs(
     folders first, lm-eval's own index only when a name is not local); groups
     and tags expand to their tasks, taken in sorted name order.
     """
-    from instructpt.evaluate.harness import build_task_manager, offline_mode
+    from instructpt.core.lm_eval_tasks import build_task_manager, offline_mode
 
     with offline_mode(offline):
         manager = build_task_manager(list(include_path), list(names), metadata={})

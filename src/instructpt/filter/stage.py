@@ -51,16 +51,16 @@ import numpy as np
 import orjson
 from tqdm import tqdm
 
-from instructpt.corpus.atomic import atomic_write_bytes
-from instructpt.corpus.manifest import Manifest, ShardInfo, require_manifest
-from instructpt.corpus.resume import open_stage_dir
-from instructpt.corpus.runner import (
+from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.manifest import Manifest, ShardInfo, require_manifest
+from instructpt.core.resume import open_stage_dir
+from instructpt.core.runner import (
     StageResult,
     counts_line,
     dropped_counts,
     manifest_fingerprint,
 )
-from instructpt.corpus.shards import read_shard, write_shard
+from instructpt.core.shards import read_shard, write_shard
 from instructpt.filter.config import FilterConfig
 from instructpt.filter.decontam import EvalIndex, read_eval_file, task_docs
 from instructpt.filter.dedup import CorpusDeduper, dedup_in_text, shingle_hashes

@@ -6,10 +6,10 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from instructpt.config import (
+from instructpt.core.config import StageConfig
+from instructpt.synth.config import (
     HFEngineConfig,
     OpenAIEngineConfig,
-    StageConfig,
     SynthesizeConfig,
     VLLMEngineConfig,
 )

@@ -52,12 +52,11 @@ from typing import Any
 import orjson
 from tqdm import tqdm
 
-from instructpt.config import SynthesizeConfig
-from instructpt.corpus.atomic import atomic_write_bytes
-from instructpt.corpus.manifest import Manifest, ShardInfo
-from instructpt.corpus.resume import open_stage_dir
-from instructpt.corpus.runner import StageResult, counts_line
-from instructpt.corpus.shards import shard_name, write_shard
+from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.manifest import Manifest, ShardInfo
+from instructpt.core.resume import open_stage_dir
+from instructpt.core.runner import StageResult, counts_line
+from instructpt.core.shards import shard_name, write_shard
 from instructpt.errors import ConfigError
 from instructpt.magpie.config import MagpieConfig
 from instructpt.magpie.filters import MagpieFilters
@@ -70,6 +69,7 @@ from instructpt.magpie.templates import (
     template_from_config,
 )
 from instructpt.synth.cache import ReplayCache, request_key
+from instructpt.synth.config import SynthesizeConfig
 from instructpt.synth.engines.base import (
     Completion,
     DecodingParams,
@@ -78,7 +78,7 @@ from instructpt.synth.engines.base import (
     cut_at_stop,
     require_completions,
 )
-from instructpt.synth.stage import build_engine, load_tokenizer
+from instructpt.synth.runner import build_engine, load_tokenizer
 
 STAGE = "magpie"
 STATS_NAME = "stats.json"

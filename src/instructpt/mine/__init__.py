@@ -8,7 +8,8 @@ per task family), `miner` (config, checks and selection for one text),
 `stage` (documents -> `Synthesis` shards, a drop-in for synthesize's output).
 """
 
-from instructpt.mine.miner import ALL_FAMILIES, MINER_VERSION, MineConfig, mine_text
+from instructpt.mine.config import MineConfig
+from instructpt.mine.miner import ALL_FAMILIES, MINER_VERSION, mine_text
 from instructpt.mine.sentences import split_sentences
 from instructpt.mine.stage import MineResult, mine
 

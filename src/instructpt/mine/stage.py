@@ -25,14 +25,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from instructpt.corpus.atomic import atomic_write_bytes
-from instructpt.corpus.manifest import write_manifest
-from instructpt.corpus.runner import StageResult, counts_line, run_map_stage
-from instructpt.mine.miner import MINER_VERSION, MineConfig, mine_text
+from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.manifest import write_manifest
+from instructpt.core.runner import StageResult, counts_line, run_map_stage
+from instructpt.mine.config import MineConfig
+from instructpt.mine.miner import MINER_VERSION, mine_text
 from instructpt.synth.format import FORMAT_VERSION
 
 if TYPE_CHECKING:
-    from instructpt.executor import Executor
+    from instructpt.core.executor import Executor
 
 #: The manifest names the stage it replaces, so downstream stages accept it.
 STAGE = "synthesize"

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from instructpt.corpus.manifest import read_manifest, require_manifest
+from instructpt.core.manifest import read_manifest, require_manifest
+from instructpt.core.runner import manifest_fingerprint
+from instructpt.core.shards import hashed_id, read_shard
 from instructpt.corpus.readers import Source, discover_sources, iter_source
-from instructpt.corpus.runner import manifest_fingerprint
-from instructpt.corpus.shards import hashed_id, read_shard
 from instructpt.errors import InputError
 
 Record = dict[str, Any]

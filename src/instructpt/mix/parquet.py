@@ -11,9 +11,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from instructpt.corpus.atomic import atomic_open
-from instructpt.corpus.manifest import require_manifest
-from instructpt.corpus.shards import read_shard
+from instructpt.core.atomic import atomic_open
+from instructpt.core.manifest import require_manifest
+from instructpt.core.shards import read_shard
 
 PARQUET_DIR = "parquet"
 

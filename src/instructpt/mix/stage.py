@@ -31,31 +31,29 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import numpy as np
 import orjson
-from pydantic import Field, model_validator
 from tqdm import tqdm
 
-from instructpt.config import StageConfig
-from instructpt.corpus.atomic import atomic_open, atomic_write_bytes
-from instructpt.corpus.manifest import Manifest, ShardInfo
-from instructpt.corpus.parallel import map_ordered
-from instructpt.corpus.resume import StageDir, open_stage_dir
-from instructpt.corpus.shards import read_shard, shard_name, write_lines
+from instructpt.core.atomic import atomic_open, atomic_write_bytes
+from instructpt.core.manifest import Manifest, ShardInfo
+from instructpt.core.parallel import map_ordered
+from instructpt.core.resume import StageDir, open_stage_dir
+from instructpt.core.shards import read_shard, shard_name, write_lines
+from instructpt.core.tokenizers import TokenizerSpec, encode_texts, load_tokenizer_spec
 from instructpt.errors import InputError
+from instructpt.mix.config import MixConfig  # moved
 from instructpt.mix.inputs import Unit, general_units, iter_unit, stage_units
 from instructpt.mix.parquet import PARQUET_DIR, write_parquet
 from instructpt.mix.recipes import (
-    DEFAULT_GENERAL_SHARE,
     Candidate,
     Cooked,
     MixPlan,
     plan_mix,
     select_augmented,
 )
-from instructpt.pack.tokenizer import TokenizerSpec, encode_texts, load_tokenizer_spec
 
 STAGE = "mix"
 STATS_NAME = "stats.json"
@@ -67,77 +65,6 @@ _FRAME = struct.Struct("<qII")  # output position, bytes of the JSON line, numbe
 def cache_name(shard_file: str) -> str:
     """Token cache beside a mix shard: `shard-00000.jsonl.zst` -> `shard-00000.tokens.npz`."""
     return shard_file.removesuffix(".jsonl.zst") + CACHE_SUFFIX
-
-
-class MixConfig(StageConfig):
-    """Mix raw, cooked and general text by one of the paper's recipes, exactly in tokens."""
-
-    runtime_fields: ClassVar[frozenset[str]] = frozenset(
-        {"corpus", "cooked", "general", "tokenizer", "num_workers", "progress"}
-    )
-
-    recipe: Literal["vanilla", "instruct", "mix", "domain"] = Field(
-        ..., description="vanilla | instruct | mix (Mix PT control) | domain (continual)."
-    )
-    tokenizer: str = Field(
-        ..., description="Tokenizer directory (tokenizer.json) whose tokens the ratios count."
-    )
-    corpus: str = Field(..., description="Corpus stage directory (raw Document shards).")
-    cooked: str | None = Field(
-        None, description="Cook stage directory; needed by instruct and domain."
-    )
-    general: list[str] = Field(
-        default_factory=list,
-        description="General instruction data (stage dirs or jsonl/parquet files); needed by "
-        "mix (the synthesizer's training data) and domain.",
-    )
-    augment_doc_fraction: float = Field(
-        0.2,
-        ge=0,
-        le=1,
-        description="instruct: share of documents (by count) shown as cooked text (paper: 1/5).",
-    )
-    general_token_share: float | None = Field(
-        None,
-        ge=0,
-        lt=1,
-        description="mix/domain: share of output tokens from general records "
-        "(default: mix 0.2, domain 0.5, i.e. 1:1).",
-    )
-    num_tokens: int | None = Field(
-        None,
-        ge=1,
-        description="Token budget (BOS/EOS included): give vanilla and instruct the same "
-        "value to train them on equal tokens. None: as many as the inputs allow.",
-    )
-    keep_all_primary: bool = Field(
-        False,
-        description="mix/domain with no num_tokens: keep every corpus record and add general "
-        "records up to general_token_share (fewer if they run short) instead of cutting the "
-        "corpus to the share.",
-    )
-    seed: int = Field(0, description="Seed of augmentation choice, budget filling and order.")
-    num_shards: int = Field(8, ge=1, le=100_000, description="Output shards.")
-    write_parquet: bool = Field(True, description="Also write parquet/shard-*.parquet.")
-    compression_level: int = Field(3, ge=1, le=19, description="zstd level of output shards.")
-    num_workers: int = Field(1, ge=1, description="Processes encoding input units in parallel.")
-    progress: bool = Field(True, description="Show a progress bar on a terminal.")
-
-    @model_validator(mode="after")
-    def _inputs_fit_recipe(self) -> MixConfig:
-        if self.recipe in ("instruct", "domain") and not self.cooked:
-            raise ValueError(f"recipe '{self.recipe}' needs `cooked` (the cook stage directory)")
-        if self.recipe in ("mix", "domain") and not self.general:
-            raise ValueError(f"recipe '{self.recipe}' needs `general` (instruction data)")
-        if self.recipe in ("vanilla", "instruct") and self.general_token_share:
-            raise ValueError(f"general_token_share is for mix and domain, not '{self.recipe}'")
-        return self
-
-    @property
-    def resolved_general_share(self) -> float:
-        if self.general_token_share is not None:
-            return self.general_token_share
-        return DEFAULT_GENERAL_SHARE.get(self.recipe, 0.0)
 
 
 # --------------------------------------------------------------------------- encoding
@@ -453,7 +380,7 @@ def _read_bucket(path: Path, spec: TokenizerSpec) -> tuple[list[bytes], list[np.
 
 def read_mix(mix_dir: Path) -> Iterator[dict[str, Any]]:
     """Every record of a finished mix directory, in order (for tests and inspection)."""
-    from instructpt.corpus.manifest import require_manifest
+    from instructpt.core.manifest import require_manifest
 
     for shard in require_manifest(mix_dir, "mix").shards:
         yield from read_shard(mix_dir / shard.file)

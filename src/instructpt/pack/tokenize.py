@@ -31,56 +31,30 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-from pydantic import Field
 from tqdm import tqdm
 
-from instructpt.config import StageConfig
-from instructpt.corpus.atomic import atomic_write_bytes
-from instructpt.corpus.manifest import Manifest, ShardInfo, require_manifest
-from instructpt.corpus.parallel import map_ordered
-from instructpt.corpus.resume import open_stage_dir
-from instructpt.corpus.runner import manifest_fingerprint
-from instructpt.corpus.shards import read_shard
+from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.manifest import Manifest, ShardInfo, require_manifest
+from instructpt.core.parallel import map_ordered
+from instructpt.core.resume import open_stage_dir
+from instructpt.core.runner import manifest_fingerprint
+from instructpt.core.shards import read_shard
+from instructpt.core.tokenizers import TokenizerSpec, encode_texts, frame_ids, load_tokenizer_spec
 from instructpt.errors import InputError
-from instructpt.pack.tokenizer import (
-    TokenizerSpec,
-    encode_texts,
-    frame_ids,
-    load_tokenizer_spec,
-)
 
 if TYPE_CHECKING:
-    from instructpt.executor import Executor
+    from instructpt.core.executor import Executor
+from instructpt.pack.config import TokenizeConfig  # moved
 
 STAGE = "tokenize"
 INDEX_NAME = "index.json"
 STATS_NAME = "stats.json"
 INDEX_VERSION = 1
 ENCODE_BATCH = 1024
-
-
-class TokenizeConfig(StageConfig):
-    """Mixed text -> packed token shards with an index back to record ids."""
-
-    runtime_fields: ClassVar[frozenset[str]] = frozenset(
-        {"tokenizer", "num_workers", "use_mix_cache", "progress"}
-    )
-
-    tokenizer: str = Field(..., description="Tokenizer directory (must hold tokenizer.json).")
-    seq_len: int = Field(
-        256,
-        ge=2,
-        description="Tokens per packed sequence (recorded in index.json; the reader's default).",
-    )
-    num_workers: int = Field(1, ge=1, description="Processes packing shards in parallel.")
-    use_mix_cache: bool = Field(
-        True, description="Reuse the ids the mix stage kept when its tokenizer is the same."
-    )
-    progress: bool = Field(True, description="Show a progress bar on a terminal.")
 
 
 def token_file(k: int) -> str:

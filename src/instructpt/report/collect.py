@@ -18,8 +18,8 @@ from typing import Any
 
 import orjson
 
-from instructpt.corpus.manifest import MANIFEST_NAME, read_manifest
-from instructpt.corpus.shards import read_shard
+from instructpt.core.manifest import MANIFEST_NAME, read_manifest
+from instructpt.core.shards import read_shard
 from instructpt.errors import InputError
 
 #: The paper's comparison, in the order every table and plot shows it.

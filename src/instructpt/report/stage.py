@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from instructpt.corpus.atomic import atomic_write_text
+from instructpt.core.atomic import atomic_write_text
 from instructpt.report.collect import collect
 from instructpt.report.page import render
 from instructpt.report.summary import build_summary

@@ -14,78 +14,30 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from tqdm import tqdm
 
-from instructpt.config import SynthesizeConfig
-from instructpt.corpus.atomic import atomic_write_bytes
-from instructpt.corpus.manifest import Manifest, ShardInfo, require_manifest
-from instructpt.corpus.resume import open_stage_dir
-from instructpt.corpus.runner import manifest_fingerprint
-from instructpt.corpus.shards import read_shard, write_shard
-from instructpt.synth.cache import ReplayCache, request_key
+from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.manifest import Manifest, ShardInfo, require_manifest
+from instructpt.core.resume import open_stage_dir
+from instructpt.core.runner import manifest_fingerprint
+from instructpt.core.shards import read_shard, write_shard
+from instructpt.synth.config import SynthesizeConfig
 from instructpt.synth.engines.base import (
-    Completion,
-    DecodingParams,
     Engine,
-    EngineError,
-    Prompt,
-    require_completions,
 )
-from instructpt.synth.format import FORMAT_VERSION, Pair, parse_completion
-from instructpt.synth.rounds import Earlier, PlannedPrompt, assign_slots, plan_prompts
 
 if TYPE_CHECKING:
-    from instructpt.executor.ray_executor import RayExecutor
+    from instructpt.core.ray_executor import RayExecutor
+from instructpt.synth.runner import SynthRunner, build_engine, make_runner, synthesize_unit  # moved
 
 STAGE = "synthesize"
 STATS_NAME = "stats.json"
-
-
-def build_engine(cfg: SynthesizeConfig) -> Engine:
-    """The configured backend; heavy imports happen only for the one chosen."""
-    if cfg.engine == "hf":
-        from instructpt.synth.engines.hf import HFEngine
-
-        return HFEngine(cfg.model, cfg.revision, cfg.hf, cfg.tokenizer, cfg.trust_remote_code)
-    if cfg.engine == "openai":
-        from instructpt.synth.engines.openai import OpenAIEngine
-
-        engine = OpenAIEngine(cfg.model, cfg.revision, cfg.openai)
-        engine.check()
-        return engine
-    from instructpt.synth.engines.vllm import VLLMEngine
-
-    return VLLMEngine(
-        cfg.model,
-        cfg.revision,
-        cfg.vllm,
-        cfg.max_context,
-        tokenizer=cfg.tokenizer,
-        trust_remote_code=cfg.trust_remote_code,
-        seed=cfg.seed,
-    )
-
-
-def load_tokenizer(cfg: SynthesizeConfig) -> Any:
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(
-            cfg.tokenizer or cfg.model,
-            revision=cfg.revision,
-            trust_remote_code=cfg.trust_remote_code,
-        )
-    except OSError as exc:
-        raise EngineError(
-            f"cannot load the tokenizer '{cfg.tokenizer or cfg.model}' (needed to count and encode "
-            f"prompts): {exc}"
-        ) from None
 
 
 @dataclass
@@ -160,9 +112,11 @@ def synthesize(
         ) as bar:
             runner.bar = bar
             if executor is not None:
-                remote = executor.synthesize_shards(
-                    cfg, source, corpus_dir, opened.work, runner.cache_path, engine_factory,
-                    bar.update,
+                from instructpt.synth.ray_synth import synthesize_shards  # ray is heavy
+
+                remote = synthesize_shards(
+                    executor, cfg, source, corpus_dir, opened.work, runner.cache_path,
+                    engine_factory, bar.update,
                 )  # fmt: skip
             else:
                 _run_rounds(runner, source, corpus_dir, opened.work, bar)
@@ -182,26 +136,9 @@ def synthesize(
     )
 
 
-def make_runner(
-    cfg: SynthesizeConfig,
-    engine_factory: Callable[[SynthesizeConfig], Engine],
-    cache_path: Path | None,
-) -> _Runner:
-    """Tokenizer, decoding params, replay cache and (lazily) engine of one process."""
-    params = DecodingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.seed)
-    cache = cache_path if cfg.replay_cache else None
-    return _Runner(cfg, params, load_tokenizer(cfg), engine_factory, cache)
-
-
-def synthesize_unit(
-    runner: _Runner, r: int, index: int, shard_file: str, corpus_dir: Path, work: Path
+def _run_rounds(
+    runner: SynthRunner, source: Manifest, corpus_dir: Path, work: Path, bar: Any
 ) -> None:
-    """Round `r` of one shard, published atomically to `_work/r{r}/<shard>`."""
-    docs = list(read_shard(corpus_dir / shard_file))
-    write_shard(work / f"r{r}" / shard_file, runner.run_round(r, index, docs, work, shard_file))
-
-
-def _run_rounds(runner: _Runner, source: Manifest, corpus_dir: Path, work: Path, bar: Any) -> None:
     """In this process: round 0 of every shard, then round 1, ...; finished units skipped."""
     for r in range(runner.cfg.num_rounds):
         for index, shard in enumerate(source.shards):
@@ -213,200 +150,6 @@ def _run_rounds(runner: _Runner, source: Manifest, corpus_dir: Path, work: Path,
 
 def _count_round(work: Path, r: int, shard_file: str) -> int:
     return sum(1 for _ in read_shard(work / f"r{r}" / shard_file))
-
-
-@dataclass
-class _Runner:
-    """Holds the engine (built lazily), tokenizer, cache and counters of one run."""
-
-    cfg: SynthesizeConfig
-    params: DecodingParams
-    tokenizer: Any
-    engine_factory: Callable[[SynthesizeConfig], Engine]
-    cache_path: Path | None
-    bar: Any = None
-    engine: Engine | None = None
-    cache: ReplayCache | None = None
-    sent: int = 0
-    tokens_out: int = 0
-    live_pairs: int = 0
-    started: float = field(default_factory=time.perf_counter)
-
-    def __post_init__(self) -> None:
-        if self.cache_path is not None:
-            self.cache = ReplayCache(self.cache_path)
-
-    def identity(self) -> dict[str, Any]:
-        return {
-            "name": self.cfg.engine,
-            "model": self.cfg.model,
-            "revision": self.cfg.revision,
-            "decoding": self.params.as_dict(),
-            "format_version": FORMAT_VERSION,
-        }
-
-    def count(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
-
-    def close(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
-        if self.cache is not None:
-            self.cache.close()
-
-    # ---------------------------------------------------------------- one (round, shard)
-
-    def run_round(
-        self, r: int, shard_index: int, docs: list[dict[str, Any]], work: Path, shard_file: str
-    ) -> list[dict[str, Any]]:
-        slots = assign_slots(
-            [d["id"] for d in docs], self.cfg.num_rounds, self.cfg.seed, shard_index
-        )
-        by_position = {slots[d["id"]]: d for d in docs}
-        earlier_results = [
-            {res["id"]: res for res in read_shard(work / f"r{rr}" / shard_file)} for rr in range(r)
-        ]
-        planned: list[PlannedPrompt] = []
-        todo = [d for d in docs if slots[d["id"]][1] == r]
-        for doc in todo:
-            slot = slots[doc["id"]][0]
-            earlier = []
-            for rr in range(r):
-                prev_doc = by_position[(slot, rr)]
-                prev = earlier_results[rr][prev_doc["id"]]
-                pairs = tuple(Pair(p["question"], p["answer"]) for p in prev["pairs"])
-                earlier.append(Earlier(prev_doc["id"], prev_doc["text"], pairs, prev["chunked"]))
-            planned.extend(
-                plan_prompts(
-                    doc["id"],
-                    doc["text"],
-                    earlier,
-                    self.count,
-                    self.cfg.max_context,
-                    self.cfg.max_new_tokens,
-                )
-            )
-        completions = self.complete(planned)
-        results = []
-        by_doc: dict[str, list[tuple[PlannedPrompt, Completion]]] = {}
-        for plan, completion in zip(planned, completions, strict=True):
-            by_doc.setdefault(plan.doc_id, []).append((plan, completion))
-        for doc in todo:
-            slot, rnd = slots[doc["id"]]
-            results.append(self._result(doc["id"], slot, rnd, by_doc[doc["id"]]))
-        return results
-
-    def _result(
-        self, doc_id: str, slot: str, rnd: int, parts: list[tuple[PlannedPrompt, Completion]]
-    ) -> dict[str, Any]:
-        pairs: list[dict[str, str]] = []
-        seen: set[str] = set()
-        dropped: Counter[str] = Counter()
-        pieces = prompt_tokens = completion_tokens = skipped = 0
-        finish: Counter[str] = Counter()
-        for _plan, completion in parts:
-            prompt_tokens += completion.prompt_tokens
-            completion_tokens += completion.completion_tokens
-            finish[completion.finish_reason] += 1
-            if completion.finish_reason == "skipped":
-                skipped += 1
-                continue
-            parsed = parse_completion(completion.text)
-            pieces += parsed.pieces
-            dropped.update(parsed.dropped)
-            for pair in parsed.pairs:
-                if pair.question.lower() in seen:  # across the chunks of one long text
-                    dropped["duplicate_question"] += 1
-                    continue
-                seen.add(pair.question.lower())
-                pairs.append(pair.to_dict())
-        chain = list(parts[0][0].chain)
-        result: dict[str, Any] = {
-            "id": doc_id,
-            "slot": slot,
-            "round": rnd,
-            "linked": bool(chain),
-            "chain": chain,
-            "chunked": len(parts) > 1,
-            "pairs": pairs,
-            "stats": {
-                "pieces": pieces,
-                "kept": len(pairs),
-                "dropped": dict(sorted(dropped.items())),
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "finish": dict(sorted(finish.items())),
-                "chunks": len(parts),
-                "skipped_requests": skipped,
-            },
-        }
-        if self.cfg.keep_raw:
-            result["raw"] = [c.text for _, c in parts]
-        return result
-
-    # ---------------------------------------------------------------- requests
-
-    def complete(self, planned: Sequence[PlannedPrompt]) -> list[Completion]:
-        """Completions for `planned`, from the replay cache where possible."""
-        prompts = [
-            Prompt(p.text, tuple(self.tokenizer(p.text, add_special_tokens=False)["input_ids"]))
-            for p in planned
-        ]
-        identity = self.identity()
-        keys = [request_key(identity, p.token_ids) for p in prompts]
-        results: list[Completion | None] = [
-            self.cache.get(k) if self.cache is not None else None for k in keys
-        ]
-        remaining: Counter[str] = Counter(p.doc_id for p in planned)
-        for i, res in enumerate(results):
-            if res is not None:
-                self._progress(planned[i].doc_id, res, remaining)
-        # Length-sorted chunks of a fixed size: stable batches (exact resume) with little padding.
-        order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i].token_ids), i))
-        batch = self._batch_size()
-        for start in range(0, len(order), batch):
-            missing = [i for i in order[start : start + batch] if results[i] is None]
-            if not missing:
-                continue
-            engine = self.get_engine()
-
-            def on_result(j: int, completion: Completion, missing: list[int] = missing) -> None:
-                i = missing[j]
-                results[i] = completion
-                if self.cache is not None and completion.finish_reason != "error":
-                    self.cache.put(keys[i], completion)
-                self._progress(planned[i].doc_id, completion, remaining)
-
-            self.sent += len(missing)
-            engine.generate([prompts[i] for i in missing], self.params, on_result)
-        return require_completions(results, lambda i: f"request for text {planned[i].doc_id}")
-
-    def _batch_size(self) -> int:
-        """Prompts per engine call. From the config, never from the engine object, so a
-        resumed run forms the same batches before the engine is even loaded."""
-        if self.cfg.engine == "hf":
-            return self.cfg.hf.batch_size
-        if self.cfg.engine == "openai":
-            return self.cfg.openai.concurrency * 16
-        return 1024
-
-    def get_engine(self) -> Engine:
-        if self.engine is None:
-            self.engine = self.engine_factory(self.cfg)
-        return self.engine
-
-    def _progress(self, doc_id: str, completion: Completion, remaining: Counter[str]) -> None:
-        self.tokens_out += completion.completion_tokens
-        self.live_pairs += len(parse_completion(completion.text).pairs)
-        remaining[doc_id] -= 1
-        if self.bar is None or remaining[doc_id] > 0:
-            return
-        self.bar.update(1)
-        elapsed = max(time.perf_counter() - self.started, 1e-9)
-        self.bar.set_postfix_str(
-            f"{self.live_pairs / elapsed:,.1f} pairs/s, {self.tokens_out / elapsed:,.0f} tok/s out",
-            refresh=False,
-        )
 
 
 # --------------------------------------------------------------------------- assembly

@@ -22,7 +22,7 @@ BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):  # -> PreTrainedTokenizerFast
     """A byte-level BPE with the format's tags as single (non-special) tokens."""
-    from instructpt.pack.tokenizer import build_bpe_tokenizer
+    from instructpt.core.tokenizers import build_bpe_tokenizer
 
     fast = build_bpe_tokenizer(
         texts, vocab_size=vocab_size, min_frequency=0, plain_tokens=TAG_TOKENS,

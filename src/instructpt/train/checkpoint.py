@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from instructpt.corpus.atomic import atomic_write_bytes
+from instructpt.core.atomic import atomic_write_bytes
 
 CKPT_RE = re.compile(r"^step-(\d{8})$")
 STATE_NAME = "trainer_state.json"

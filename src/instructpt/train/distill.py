@@ -23,32 +23,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from instructpt.errors import InputError
+from instructpt.train.config import DistillConfig  # moved
 
 IGNORE_INDEX = -100
-
-
-class DistillConfig(BaseModel):
-    """`distill:` section of pretrain, continue and sft; off while `teacher` is unset."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    teacher: str | None = Field(
-        None,
-        description="Teacher model directory (or hub name) sharing the student's tokenizer; "
-        "unset: no distillation.",
-    )
-    temperature: float = Field(2.0, gt=0, description="Softmax temperature T of both models.")
-    alpha: float = Field(
-        0.5, ge=0, le=1, description="Weight of the T^2-scaled KL term; 1 - alpha weighs the CE."
-    )
-    trust_remote_code: bool = Field(False, description="Allow the teacher's custom model code.")
-
-    @property
-    def enabled(self) -> bool:
-        return self.teacher is not None
 
 
 def kl_per_token(student_logits: Any, teacher_logits: Any, temperature: float) -> Any:

@@ -43,7 +43,7 @@ from typing import Any, Literal
 
 import orjson
 
-from instructpt.corpus.atomic import atomic_write_bytes
+from instructpt.core.atomic import atomic_write_bytes
 from instructpt.train.checkpoint import (
     TrainerState,
     latest_checkpoint,

@@ -26,28 +26,24 @@ the tokenizer the student trains with), on every token of the packed sequences.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from instructpt.config import StageConfig
-from instructpt.corpus.manifest import Manifest, ShardInfo, require_manifest
-from instructpt.corpus.resume import open_stage_dir
-from instructpt.corpus.runner import manifest_fingerprint
-from instructpt.corpus.shards import file_sha256
+from instructpt.core.manifest import Manifest, ShardInfo, require_manifest
+from instructpt.core.resume import open_stage_dir
+from instructpt.core.runner import manifest_fingerprint
+from instructpt.core.shards import file_sha256
 from instructpt.errors import InputError
 from instructpt.train.checkpoint import remove_stale_saves
-from instructpt.train.distill import DistillConfig
-from instructpt.train.presets import PRESETS, resolve_preset
+from instructpt.train.config import PretrainConfig  # moved
+from instructpt.train.presets import resolve_preset
 
 STAGE = "pretrain"
 MODEL_DIR = "model"
@@ -59,118 +55,6 @@ TOKENIZER_FILES = (
     "special_tokens_map.json",
     "chat_template.jinja",
 )
-
-
-class ModelSpec(BaseModel):
-    """A preset plus optional overrides of its dimensions (None = the preset's)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    preset: str = Field("demo-mistral", description=f"One of: {', '.join(PRESETS)}.")
-    family: Literal["llama", "mistral", "gemma2"] | None = Field(
-        None, description="Override the architecture family."
-    )
-    hidden_size: int | None = Field(None, ge=8)
-    intermediate_size: int | None = Field(None, ge=8)
-    num_layers: int | None = Field(None, ge=1)
-    num_heads: int | None = Field(None, ge=1)
-    num_kv_heads: int | None = Field(None, ge=1, description="Grouped-query attention KV heads.")
-    head_dim: int | None = Field(None, ge=4)
-    max_position_embeddings: int | None = Field(None, ge=2)
-    tie_word_embeddings: bool | None = None
-    sliding_window: int | None = Field(
-        None, ge=1, description="gemma2: alternating layers; mistral: every layer."
-    )
-    attn_logit_softcapping: float | None = Field(None, ge=0, description="gemma2; 0 = off.")
-    final_logit_softcapping: float | None = Field(None, ge=0, description="gemma2; 0 = off.")
-
-    @model_validator(mode="after")
-    def _preset_resolves(self) -> ModelSpec:
-        resolve_preset(self.preset, self.overrides())
-        return self
-
-    def overrides(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"preset"}, exclude_none=True)
-
-
-class PretrainConfig(StageConfig):
-    """Packed tokens -> a trained causal LM (from scratch, or continued with `init_from`)."""
-
-    runtime_fields: ClassVar[frozenset[str]] = frozenset(
-        {
-            "tokenizer", "device", "compile", "strategy", "checkpoint_every",
-            "keep_checkpoints", "log_every", "tensorboard", "peak_tflops", "num_threads",
-            "progress",
-        }
-    )  # fmt: skip
-
-    tokens: str = Field(..., description="A tokenize stage directory (index.json + shards).")
-    tokenizer: str | None = Field(
-        None,
-        description="Tokenizer directory saved next to the model (default: init_from's "
-        "for continue; required for pretrain).",
-    )
-    init_from: str | None = Field(
-        None, description="Continue pre-training this model directory or hub name."
-    )
-    trust_remote_code: bool = Field(False, description="Allow custom model code (init_from).")
-    model: ModelSpec = Field(default_factory=ModelSpec, description="From scratch only.")
-    seq_len: int | None = Field(None, ge=2, description="Default: the tokenize stage's.")
-    micro_batch_size: int = Field(16, ge=1, description="Sequences per forward pass per rank.")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    num_steps: int | None = Field(None, ge=1, description="Optimizer steps (wins over epochs).")
-    num_tokens: int | None = Field(None, ge=1, description="Train on this many tokens.")
-    epochs: float = Field(1.0, gt=0, description="Passes over the tokens (when no steps/tokens).")
-    lr: float = Field(1e-3, gt=0)
-    min_lr_ratio: float = Field(0.1, ge=0, le=1)
-    warmup_fraction: float = Field(0.05, ge=0, le=1, description="Share of steps warming up.")
-    weight_decay: float = Field(0.1, ge=0)
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.95, ge=0, lt=1)
-    grad_clip: float = Field(1.0, ge=0, description="Max grad norm; 0 disables clipping.")
-    seed: int = Field(1234, description="Model init and data order.")
-    shuffle: bool = Field(True, description="Seeded permutation of sequences per epoch.")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 autocast on CUDA, fp32 on CPU."
-    )
-    device: str = Field("auto", description="auto: cuda when available, else cpu.")
-    compile: bool = Field(False, description="torch.compile the model.")
-    activation_checkpointing: bool = Field(False, description="Recompute activations.")
-    strategy: Literal["auto", "ddp", "fsdp"] = Field(
-        "auto", description="Under torchrun: DDP, or FSDP2 sharding (auto: FSDP from 1B params)."
-    )
-    checkpoint_every: int = Field(200, ge=0, description="Steps between checkpoints; 0 = none.")
-    keep_checkpoints: int = Field(2, ge=1)
-    log_every: int = Field(10, ge=1)
-    tensorboard: bool = Field(False, description="Also write TensorBoard events to tb/.")
-    peak_tflops: float | None = Field(
-        None, gt=0, description="Per-device peak for MFU (default: known GPUs' bf16 peak)."
-    )
-    num_threads: int | None = Field(None, ge=1, description="torch CPU threads.")
-    progress: bool = Field(True, description="Show a progress bar on a terminal.")
-    distill: DistillConfig = Field(
-        default_factory=DistillConfig,  # type: ignore[arg-type]
-        description="Knowledge distillation from a teacher (off unless distill.teacher is set).",
-    )
-
-    def config_hash(self) -> str:
-        # With distillation off the hash is the one of configs written before the
-        # option existed, so finished pretrain directories stay reusable.
-        skip = set(self.runtime_fields) | (set() if self.distill.enabled else {"distill"})
-        data = self.model_dump(mode="json", exclude=skip)
-        blob = json.dumps(data, sort_keys=True, ensure_ascii=False).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
-
-    @model_validator(mode="after")
-    def _scratch_or_continue(self) -> PretrainConfig:
-        if self.init_from is None and self.tokenizer is None:
-            raise ValueError("tokenizer is required when training from scratch (no init_from)")
-        if self.init_from is not None and self.model != ModelSpec():
-            raise ValueError(
-                "model options apply to training from scratch; with init_from the "
-                "model's own config is used"
-            )
-        return self
 
 
 @dataclass
@@ -260,7 +144,7 @@ def _load_init_model(cfg: PretrainConfig) -> tuple[Any, Path | None]:
 
 
 def _check_tokenizer(tok_dir: Path, index: dict[str, Any], what: str) -> None:
-    from instructpt.pack.tokenizer import load_tokenizer_spec
+    from instructpt.core.tokenizers import load_tokenizer_spec
 
     spec = load_tokenizer_spec(tok_dir)
     if spec.fingerprint != index.get("tokenizer_fingerprint"):
@@ -275,8 +159,8 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
     """Train (or resume, or reuse) the model of `cfg` into `out_dir` (rank 0 writes)."""
     import torch
 
+    from instructpt.core.devices import resolve_device
     from instructpt.pack.reader import PackedTokens
-    from instructpt.synth.engines.hf import resolve_device
     from instructpt.train import distributed as D
     from instructpt.train.loop import loop_config_from, train_loop
     from instructpt.train.presets import build_model, count_parameters, flops_per_token
@@ -297,7 +181,7 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
                 remove_stale_saves(out_dir, (MODEL_DIR,))
         D.barrier(dist)
         if not dist.is_main:
-            from instructpt.corpus.manifest import read_manifest
+            from instructpt.core.manifest import read_manifest
 
             done = read_manifest(out_dir)
         if done is not None:

@@ -40,17 +40,14 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from instructpt.config import StageConfig
-from instructpt.corpus.manifest import Manifest, ShardInfo
-from instructpt.corpus.resume import open_stage_dir
-from instructpt.corpus.shards import file_sha256
+from instructpt.core.manifest import Manifest, ShardInfo
+from instructpt.core.resume import open_stage_dir
+from instructpt.core.shards import file_sha256
 from instructpt.errors import InputError
 from instructpt.train.checkpoint import remove_stale_saves
-from instructpt.train.distill import DistillConfig
+from instructpt.train.config import LoraSpec, SftConfig  # moved
 
 STAGE = "sft"
 MODEL_DIR = "model"
@@ -58,87 +55,6 @@ ADAPTER_DIR = "adapter"
 CHECKPOINT_DIR = "checkpoints"
 METRICS_NAME = "metrics.jsonl"
 REJECTED_NAME = "rejected.jsonl"
-
-
-class LoraSpec(BaseModel):
-    """`lora:` section; LoRA is on when `r > 0`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    r: int = Field(0, ge=0, description="LoRA rank; 0 = full fine-tuning (no LoRA).")
-    alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
-    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
-    target_modules: list[str] = Field(
-        default_factory=lambda: ["all-linear"],
-        description="Module names to adapt (e.g. q_proj v_proj); all-linear: every linear "
-        "layer but the output head.",
-    )
-    merge: bool = Field(False, description="Also save the merged full model to model/.")
-
-    @property
-    def enabled(self) -> bool:
-        return self.r > 0
-
-
-class SftConfig(StageConfig):
-    """Instruction records -> a model tuned to answer them (loss on the answers only)."""
-
-    runtime_fields: ClassVar[frozenset[str]] = frozenset(
-        {"device", "checkpoint_every", "keep_checkpoints", "log_every", "num_threads", "progress"}
-    )
-
-    model: str = Field(..., description="Model directory (or hub name) to tune.")
-    data: list[str] = Field(
-        ...,
-        min_length=1,
-        description="Instruction files or globs: jsonl (gz/zst) or parquet; Alpaca "
-        "(instruction, input, output) or chat (messages) records.",
-    )
-    trust_remote_code: bool = Field(False, description="Allow the model's custom code.")
-    template: Literal["auto", "model", "plain", "qa"] = Field(
-        "auto",
-        description="auto: the tokenizer's chat template, else plain; model: require the "
-        "tokenizer's; plain: the built-in ### User/### Assistant template; qa: the built-in "
-        "`Question:`/`Answer:` template of the world probe.",
-    )
-    on_error: Literal["skip", "fail"] = Field(
-        "skip", description="skip: count bad records and go on; fail: stop at the first one."
-    )
-    seq_len: int = Field(1024, ge=8, description="Tokens per (packed) sequence; longer cut.")
-    packing: bool = Field(True, description="Pack several examples into one sequence.")
-    micro_batch_size: int = Field(8, ge=1, description="Sequences per forward pass.")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    num_steps: int | None = Field(None, ge=1, description="Optimizer steps (wins over epochs).")
-    epochs: float = Field(3.0, gt=0, description="Passes over the examples.")
-    lr: float = Field(1e-4, gt=0, description="Peak learning rate (LoRA likes ~10x full FT).")
-    min_lr_ratio: float = Field(0.1, ge=0, le=1)
-    warmup_fraction: float = Field(0.03, ge=0, le=1, description="Share of steps warming up.")
-    weight_decay: float = Field(0.0, ge=0)
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.95, ge=0, lt=1)
-    grad_clip: float = Field(1.0, ge=0, description="Max grad norm; 0 disables clipping.")
-    seed: int = Field(1234, description="Packing order, data order, LoRA init.")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 autocast on CUDA, fp32 on CPU."
-    )
-    device: str = Field("auto", description="auto: cuda when available, else cpu.")
-    activation_checkpointing: bool = Field(False, description="Recompute activations.")
-    checkpoint_every: int = Field(200, ge=0, description="Steps between checkpoints; 0 = none.")
-    keep_checkpoints: int = Field(2, ge=1)
-    log_every: int = Field(10, ge=1)
-    num_threads: int | None = Field(None, ge=1, description="torch CPU threads.")
-    progress: bool = Field(True, description="Show a progress bar on a terminal.")
-    lora: LoraSpec = Field(default_factory=LoraSpec)  # type: ignore[arg-type]
-    distill: DistillConfig = Field(
-        default_factory=DistillConfig,  # type: ignore[arg-type]
-        description="Knowledge distillation from a teacher (off unless distill.teacher is set).",
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> SftConfig:
-        if self.lora.enabled and self.activation_checkpointing:
-            raise ValueError("activation_checkpointing with lora is not supported; drop one")
-        return self
 
 
 @dataclass
@@ -277,7 +193,7 @@ def sft(cfg: SftConfig, out_dir: Path, overwrite: bool = False) -> SftResult:
     """Tune (or resume, or reuse) `cfg.model` on `cfg.data` into `out_dir` (rank 0 writes)."""
     import torch
 
-    from instructpt.synth.engines.hf import resolve_device
+    from instructpt.core.devices import resolve_device
     from instructpt.train import distributed as D
     from instructpt.train.loop import loop_config_from, train_loop
     from instructpt.train.sft_data import (
@@ -301,7 +217,7 @@ def sft(cfg: SftConfig, out_dir: Path, overwrite: bool = False) -> SftResult:
                 remove_stale_saves(out_dir, (MODEL_DIR, ADAPTER_DIR))
         D.barrier(dist)
         if not dist.is_main:
-            from instructpt.corpus.manifest import read_manifest
+            from instructpt.core.manifest import read_manifest
 
             done = read_manifest(out_dir)
         if done is not None:

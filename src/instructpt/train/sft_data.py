@@ -419,6 +419,6 @@ def collate(packs: Sequence[Sequence[Example]], pad_id: int) -> dict[str, Any]:
 
 
 def write_rejected(path: Path, rejected: list[dict[str, str]]) -> None:
-    from instructpt.corpus.atomic import atomic_write_bytes
+    from instructpt.core.atomic import atomic_write_bytes
 
     atomic_write_bytes(path, b"".join(orjson.dumps(r) + b"\n" for r in rejected))

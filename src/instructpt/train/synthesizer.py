@@ -55,11 +55,9 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from instructpt.corpus.atomic import atomic_write_text
+from instructpt.core.atomic import atomic_write_text
 from instructpt.synth.format import (
     COT_MARK,
     context_prompt,
@@ -67,6 +65,7 @@ from instructpt.synth.format import (
     split_chain_of_thought,
     split_multiple_choice,
 )
+from instructpt.train.config import TrainSynthesizerConfig  # moved
 from instructpt.train.loop import LoopConfig, LoopResult, train_loop
 from instructpt.train.synth_data import (
     Record,
@@ -85,121 +84,6 @@ from instructpt.train.synth_data import (
 METRICS_NAME = "synthesizer_metrics.json"
 TRAIN_LOG_NAME = "train_log.jsonl"
 SAMPLES_NAME = "eval_samples.jsonl"
-
-
-class TrainSynthesizerConfig(BaseModel):
-    """Synthesizer fine-tuning; the defaults train the CPU demo synthesizer from the world."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
-
-    seed: int = Field(0, description="Seed of sampling, packing order and initialisation.")
-    # --- data
-    world_dir: str | None = Field(
-        None, description="Demo world directory (documents.jsonl, qa.jsonl); None: not used."
-    )
-    world_train_groups: list[str] = Field(
-        default_factory=lambda: ["synth_train"], description="World groups to train on."
-    )
-    world_eval_groups: list[str] = Field(
-        default_factory=lambda: ["augment", "probe"],
-        description="World groups whose texts are the held-out evaluation.",
-    )
-    world_pairs_min: int = Field(2, ge=1, description="Fewest true pairs sampled per world text.")
-    world_pairs_max: int = Field(4, ge=1, description="Most true pairs sampled per world text.")
-    world_kinds: list[Literal["open", "mc", "cot"]] = Field(
-        default_factory=lambda: ["open", "mc"],
-        description="QA kinds to sample (the demo leaves out cot: see the module docstring).",
-    )
-    world_mc_share: float = Field(
-        0.15, ge=0, le=1, description="Share of facts asked as multiple choice, not open."
-    )
-    world_pair_order: Literal["text", "random"] = Field(
-        "text", description="Order of a text's pairs: as the facts appear in it, or random."
-    )
-    world_rename_people: bool = Field(
-        True, description="Give training people a fresh name each epoch (augmentation)."
-    )
-    rows_paths: list[str] = Field(
-        default_factory=list,
-        description="JSONL files of rows with a context, a list of QA pairs and a source name.",
-    )
-    squad_paths: list[str] = Field(
-        default_factory=list, description="SQuAD-style JSON files (source: the file stem)."
-    )
-    eval_fraction: float = Field(
-        0.05, ge=0, lt=1, description="Records held out for evaluation when there is no world."
-    )
-    # --- model
-    base_model: str | None = Field(
-        None, description="HF causal LM dir or hub name; None: a fresh tiny Llama (demo)."
-    )
-    vocab_size: int = Field(1024, ge=300, description="Fresh tokenizer only: BPE vocabulary.")
-    hidden_size: int = Field(128, ge=16, description="Fresh model only.")
-    num_layers: int = Field(4, ge=1, description="Fresh model only.")
-    num_heads: int = Field(4, ge=1, description="Fresh model only.")
-    num_kv_heads: int = Field(4, ge=1, description="Fresh model only.")
-    intermediate_size: int = Field(384, ge=16, description="Fresh model only: MLP width.")
-    max_position_embeddings: int = Field(
-        4096, ge=64, description="Fresh model only (the released synthesizer's context: 4096)."
-    )
-    # --- training
-    seq_len: int = Field(768, ge=64, description="Tokens per packed sequence.")
-    batch_size: int = Field(2, ge=1, description="Packed sequences per micro-batch.")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    num_epochs: int = Field(20, ge=1, description="Passes over the data (world: fresh pairs each).")
-    max_steps: int | None = Field(None, ge=1, description="Cap on optimizer steps.")
-    lr: float = Field(3e-3, gt=0, description="Peak learning rate.")
-    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Cosine floor as a share of lr.")
-    lm_phase_ratio: float | None = Field(
-        None,
-        ge=0,
-        le=1,
-        description=(
-            "Share of the first steps with loss on all tokens (context too), a stand-in for "
-            "pre-training a fresh model; None: 0.3 for a fresh model, 0 for a base_model."
-        ),
-    )
-    copy_phase_ratio: float = Field(
-        0.0,
-        ge=0,
-        le=2,
-        description=(
-            "Extra steps of synthetic copy sequences first, as a share of the data's steps "
-            "(meant to form the attention circuit that copies names and values out of the "
-            "context; measured in benchmarks/RESULTS.md: it did not help the demo model, so 0)."
-        ),
-    )
-    warmup_ratio: float = Field(0.05, ge=0, lt=1, description="Share of steps of linear warmup.")
-    weight_decay: float = Field(0.1, ge=0, description="AdamW weight decay (matrices only).")
-    grad_clip: float = Field(1.0, ge=0, description="Max global grad norm; 0: off.")
-    max_seconds: float | None = Field(
-        None, gt=0, description="Stop training after this many seconds (a safety net)."
-    )
-    device: str = Field("auto", description="auto (cuda when available, else cpu), cpu, cuda.")
-    progress: bool = Field(True, description="Show progress bars on a terminal.")
-    # --- evaluation
-    num_eval_texts: int = Field(100, ge=0, description="Held-out texts to evaluate; 0: skip.")
-    eval_max_new_tokens: int = Field(160, ge=1, description="Generation budget per eval text.")
-    eval_batch_size: int = Field(16, ge=1, description="Prompts per generate call in eval.")
-    question_match_threshold: float = Field(
-        0.5, ge=0, le=1, description="Question-stem token F1 needed to match a gold pair."
-    )
-
-    @model_validator(mode="after")
-    def _check(self) -> TrainSynthesizerConfig:
-        if self.world_pairs_min > self.world_pairs_max:
-            raise ValueError("world_pairs_min must be <= world_pairs_max")
-        if self.world_dir is None and not self.rows_paths and not self.squad_paths:
-            raise ValueError("no training data: set world_dir, rows_paths or squad_paths")
-        if self.base_model is None and self.hidden_size % self.num_heads:
-            raise ValueError("hidden_size must be a multiple of num_heads")
-        if self.base_model is None and self.num_heads % self.num_kv_heads:
-            raise ValueError("num_heads must be a multiple of num_kv_heads")
-        return self
-
-    def config_hash(self) -> str:
-        data = self.model_dump(mode="json", exclude={"progress", "device", "world_dir"})
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 # --- evaluation -----------------------------------------------------------------------------
@@ -296,7 +180,7 @@ def evaluate_synthesizer(
     samples_path: Path | None = None,
 ) -> dict[str, Any]:
     """Greedy generation on `items` through the real `HFEngine`, scored (module docstring)."""
-    from instructpt.config import HFEngineConfig
+    from instructpt.synth.config import HFEngineConfig
     from instructpt.synth.engines.base import DecodingParams, Prompt
     from instructpt.synth.engines.hf import HFEngine
 
@@ -358,7 +242,7 @@ class TrainSynthesizerResult:
 
 
 def _resolve_device(device: str) -> str:
-    from instructpt.synth.engines.hf import resolve_device
+    from instructpt.core.devices import resolve_device
 
     return resolve_device(device)
 

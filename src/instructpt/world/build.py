@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from instructpt.config import WorldConfig
+from instructpt.world.config import WorldConfig
 from instructpt.world.entities import Entities, generate_entities
 from instructpt.world.facts import Entity, Index
 from instructpt.world.qa import Pools, QAPair, entity_qa

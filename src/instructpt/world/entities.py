@@ -26,7 +26,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal
 
-from instructpt.config import WorldConfig
+from instructpt.world.config import WorldConfig
 from instructpt.world.names import NameMaker
 from instructpt.world.vocab import FIELDS, HOBBIES, INDUSTRIES, MONTH_DAYS, format_date
 

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from instructpt.corpus.atomic import atomic_write_text
+from instructpt.core.atomic import atomic_write_text
 from instructpt.world.build import World
 from instructpt.world.entities import City, Company, Country, Person, University
 from instructpt.world.facts import Entity, Index, entity_type, person_facts, place_facts

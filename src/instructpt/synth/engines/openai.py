@@ -42,7 +42,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from instructpt.config import OpenAIEngineConfig
+from instructpt.synth.config import OpenAIEngineConfig
 from instructpt.synth.engines.base import (
     Completion,
     DecodingParams,

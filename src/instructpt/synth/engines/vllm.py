@@ -29,7 +29,7 @@ import gc
 from collections.abc import Sequence
 from typing import Any
 
-from instructpt.config import VLLMEngineConfig
+from instructpt.synth.config import VLLMEngineConfig
 from instructpt.synth.engines.base import (
     Completion,
     DecodingParams,

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from instructpt.errors import ConfigError
 
 if TYPE_CHECKING:
-    from instructpt.executor.ray_executor import RayExecutor
+    from instructpt.core.ray_executor import RayExecutor
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -78,7 +78,7 @@ def make_executor(
         import ray  # noqa: F401
     except ImportError:
         raise ConfigError(RAY_INSTALL_HINT) from None
-    from instructpt.executor.ray_executor import RayExecutor
+    from instructpt.core.ray_executor import RayExecutor
 
     return RayExecutor(address=address, replicas=replicas)
 

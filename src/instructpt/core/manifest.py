@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from instructpt import __version__
-from instructpt.corpus.atomic import atomic_write_bytes
+from instructpt.core.atomic import atomic_write_bytes
 from instructpt.errors import InputError
 
 MANIFEST_NAME = "_manifest.json"

@@ -46,89 +46,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from pydantic import Field, model_validator
 
-from instructpt.config import InputFormat, StageConfig, SynthesizeConfig
-from instructpt.corpus.atomic import atomic_write_bytes
-from instructpt.corpus.manifest import Manifest, ShardInfo, read_manifest, write_manifest
-from instructpt.corpus.shards import read_shard, shard_name, write_shard
+from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.manifest import Manifest, ShardInfo, read_manifest, write_manifest
+from instructpt.core.shards import read_shard, shard_name, write_shard
 from instructpt.errors import ConfigError, InputError
+from instructpt.synth.config import (
+    PlanConfig,  # moved
+    SynthesizeConfig,
+)
 from instructpt.synth.engines.base import Completion, DecodingParams, Engine, OnResult, Prompt
 
 PLAN_VERSION = 1
 PLAN_NAME = "plan.json"
 
 DeviceKind = Literal["gpu", "cpu-core"]
-
-
-class PlanConfig(StageConfig):
-    """Measure the named synthesis engine on a corpus sample; estimate the whole job."""
-
-    synthesize: SynthesizeConfig = Field(
-        default_factory=lambda: SynthesizeConfig(engine="miner"),
-        description="SynthesizeConfig keys of the job to plan (engine, model, num_rounds, ...); "
-        "with no engine and no model: the miner.",
-    )
-    input: list[str] = Field(
-        default_factory=list,
-        description="Raw corpus files, folders or globs to sample; empty: <run-dir>/corpus "
-        "(the ingest stage's shards).",
-    )
-    format: InputFormat = Field("auto", description="Format of `input` (as for ingest).")
-    text_field: str = Field("text", description="Field holding the text in `input` records.")
-    id_field: str | None = Field("id", description="Field holding the id in `input` records.")
-    num_sample_documents: int = Field(
-        64,
-        ge=1,
-        description="Documents to measure on (the first ones of the corpus); enough to fill "
-        "the engine's batches (vllm and openai: a few hundred) or the speed comes out low.",
-    )
-    num_documents: int | None = Field(
-        None,
-        ge=1,
-        description="Documents to plan for; default: the whole corpus, from its manifest.",
-    )
-    num_replicas: int = Field(
-        1, ge=1, description="Engine replicas working at once (GPUs / tensor_parallel_size)."
-    )
-    devices_per_replica: int | None = Field(
-        None,
-        ge=1,
-        description="GPUs (or CPU cores) one replica holds; default: from the engine config "
-        "(vllm tensor_parallel_size, 1 GPU for hf on cuda and openai, torch threads on CPU).",
-    )
-    scaling_efficiency: float = Field(
-        1.0, gt=0, le=1, description="Share of linear speed-up reached over replicas."
-    )
-    price_per_device_hour: float | None = Field(
-        None, ge=0, description="Price of one GPU-hour (CPU core-hour on CPU), for a cost row."
-    )
-    from_benchmark: str | None = Field(
-        None,
-        description="JSON of measured figures (a plan.json, or prompts/prompt_tokens/"
-        "new_tokens/wall_s as benchmarks/vllm_engine.py reports): its speed is used instead "
-        "of measuring one here.",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _miner_without_a_model(cls, data: Any) -> Any:
-        # As `synthesize`, a model with no engine means hf; with neither, plan the one
-        # engine that needs nothing (rather than fail on hf's missing model).
-        section = data.get("synthesize") if isinstance(data, dict) else None
-        if isinstance(section, dict) and "engine" not in section and section.get("model") is None:
-            return {**data, "synthesize": {**section, "engine": "miner"}}
-        return data
-
-    @model_validator(mode="after")
-    def _sample_holds_whole_chains(self) -> PlanConfig:
-        rounds = self.synthesize.num_rounds if self.synthesize.engine != "miner" else 1
-        if self.num_sample_documents < rounds:
-            raise ValueError(
-                f"num_sample_documents ({self.num_sample_documents}) must be >= "
-                f"synthesize.num_rounds ({rounds}), or no M-shot chain is measured"
-            )
-        return self
 
 
 # --------------------------------------------------------------------------- figures
@@ -390,7 +322,7 @@ def _device(cfg: SynthesizeConfig) -> tuple[DeviceKind, int]:
         return "gpu", 1  # a server we cannot see into; --devices-per-replica corrects it
     import torch
 
-    from instructpt.synth.engines.hf import resolve_device
+    from instructpt.core.devices import resolve_device
 
     if resolve_device(cfg.hf.device).startswith("cuda"):
         return "gpu", 1
@@ -403,7 +335,8 @@ def measure(
     engine_factory: Callable[[SynthesizeConfig], Engine] | None = None,
 ) -> Measurement:
     """Run the configured synthesis on a sample in a temporary run directory."""
-    from instructpt.synth.stage import build_engine, synthesize
+    from instructpt.synth.runner import build_engine
+    from instructpt.synth.stage import synthesize
 
     docs = list(sample_documents(cfg, corpus_dir, cfg.num_sample_documents))
     if not docs:
@@ -489,7 +422,7 @@ def _miner_seconds(docs: list[dict[str, Any]], cfg: Any, min_seconds: float = 0.
     """
     import zstandard
 
-    from instructpt.corpus.shards import dumps
+    from instructpt.core.shards import dumps
     from instructpt.mine.stage import mine_shard
 
     compressor = zstandard.ZstdCompressor(level=cfg.compression_level)

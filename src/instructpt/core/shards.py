@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 import zstandard
 
-from instructpt.corpus.atomic import atomic_open
-from instructpt.corpus.readers import open_binary
+from instructpt.core.atomic import atomic_open
+from instructpt.core.streams import open_binary
 
 SHARD_SUFFIX = ".jsonl.zst"
 

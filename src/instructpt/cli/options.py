@@ -8,6 +8,8 @@ flags the user typed override the YAML file, and `--no-x` can beat `x: true`.
 from __future__ import annotations
 
 import functools
+import os
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -17,7 +19,8 @@ from typing import Any, Literal
 import click
 from pydantic import BaseModel
 
-from instructpt.executor import EXECUTORS, open_executor
+from instructpt.core.config import PLAIN_NAME, build_config, read_yaml_mapping
+from instructpt.core.executor import EXECUTORS, open_executor
 
 
 def _click_type(annotation: Any) -> tuple[Any, bool]:
@@ -149,3 +152,56 @@ def executor_options(replicas: bool = False) -> Callable[[Any], Any]:
         )(wrapper)
 
     return decorate
+
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML file with this stage's keys; flags override it.",
+)
+
+
+RUN_DIR_OPTION = click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("runs/default"),
+    show_default=True,
+    help="Run directory; the stage writes into its own folder inside it.",
+)
+
+
+OVERWRITE_OPTION = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Clear the stage folder first (needed when the config or input changed).",
+)
+
+
+def plain_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A --name or --variant becomes one folder under the run directory: no path in it."""
+    if value is not None and not re.fullmatch(PLAIN_NAME, value):
+        raise click.BadParameter(
+            f"{value!r} is not a plain folder name: use letters, digits, '.', '_' and '-', "
+            "not starting with '.' (no '/' or '..': the output must stay in the run directory)"
+        )
+    return value
+
+
+def load_with_run_defaults(
+    model: Any, config_path: Path | None, defaults: dict[str, Any], flags: dict[str, Any]
+) -> Any:
+    """Config from file + flags, where keys given nowhere default to the run-dir layout."""
+    values = read_yaml_mapping(config_path) if config_path is not None else {}
+    where = (
+        f"{config_path} (or its command-line overrides)" if config_path else "command-line flags"
+    )
+    return build_config(model, {**defaults, **values}, given(flags, model), where)
+
+
+def echo_main_rank(lines: list[str]) -> None:
+    """Under torchrun every rank runs the command; one report is enough."""
+    if os.environ.get("RANK", "0") == "0":
+        for line in lines:
+            click.echo(line)

@@ -23,9 +23,9 @@ from typing import Any
 import orjson
 import yaml
 
-from instructpt.config import StageConfig, dump_config
-from instructpt.corpus.atomic import atomic_write_bytes, remove_stale_temps
-from instructpt.corpus.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
+from instructpt.core.atomic import atomic_write_bytes, remove_stale_temps
+from instructpt.core.config import StageConfig, dump_config
+from instructpt.core.manifest import MANIFEST_NAME, Manifest, read_manifest, write_manifest
 from instructpt.errors import ResumeError
 
 WORK_DIR = "_work"

@@ -1,20 +1,23 @@
-"""`instructpt magpie`: instruction records from an aligned chat model (work: `instructpt.magpie`).
-
-Built by a factory that takes cli.py's shared `--config`, `--run-dir` and
-`--overwrite` options, so this module never imports cli.py (which registers
-it): no import cycle, also under `python -m instructpt.cli`.
-"""
+"""`instructpt magpie`: instruction records from an aligned chat model (Magpie)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from instructpt.cli_options import config_options, given
-from instructpt.config import load_config
+from instructpt.cli.options import (
+    CONFIG_OPTION,
+    OVERWRITE_OPTION,
+    RUN_DIR_OPTION,
+    config_options,
+    given,
+)
+from instructpt.core.config import (
+    load_config,
+)
+from instructpt.magpie import magpie as run_magpie
 from instructpt.magpie.config import MagpieConfig
 
 EPILOG = """\b
@@ -35,24 +38,12 @@ Examples:
   instructpt mix --run-dir runs/bio --recipe domain --general runs/gen/magpie --tokenizer t/
   instructpt sft 'runs/gen/magpie/shard-*.jsonl.zst' --model base/ --run-dir runs/gen"""
 
-Option = Callable[[Any], Any]
 
-
-def magpie_command(config_option: Option, run_dir_option: Option, overwrite_option: Option) -> Any:
-    """The `magpie` click command, decorated with cli.py's shared options."""
-    decorators = [
-        click.command("magpie", epilog=EPILOG),
-        config_option,
-        run_dir_option,
-        overwrite_option,
-        config_options(MagpieConfig),
-    ]
-    command: Any = magpie
-    for decorate in reversed(decorators):  # in the order a decorator stack applies them
-        command = decorate(command)
-    return command
-
-
+@click.command("magpie", epilog=EPILOG)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@OVERWRITE_OPTION
+@config_options(MagpieConfig)
 def magpie(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
     """Write instruction records with no seed data: Magpie (Xu et al. 2024).
 
@@ -64,8 +55,6 @@ def magpie(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: An
     reason in <run-dir>/magpie-dropped.jsonl.zst)
     and keeps every finished request in <run-dir>/cache/magpie-replay.sqlite.
     """
-    from instructpt.magpie import magpie as run_magpie
-
     cfg = load_config(MagpieConfig, config_path, given(flags, MagpieConfig))
     result = run_magpie(
         cfg, run_dir / "magpie", overwrite, run_dir / "cache" / "magpie-replay.sqlite"

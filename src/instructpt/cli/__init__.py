@@ -1,0 +1,62 @@
+"""The `instructpt` command: one sub-command per stage, plus `run` for the whole job.
+
+Each stage command takes `--config FILE` (YAML) and one flag per config
+field; flags override the file. Errors a user can fix are printed as one
+clear message (no traceback) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+
+from instructpt import __version__
+from instructpt.cli import data, evaluate, magpie, run, synth, train
+from instructpt.errors import InstructptError
+
+
+class _Group(click.Group):
+    """Turns user-facing errors into one line and exit 2, Ctrl-C into a resume hint."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InstructptError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: rerun the same command to resume where it stopped", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="instructpt")
+def main() -> None:
+    """Instruction Pre-Training end to end: synthesize, cook, mix, pre-train, evaluate, report.
+
+    \b
+    Quick start (the demo world, no download needed):
+      instructpt run
+    """
+    if not sys.stderr.isatty():
+        # transformers' and the hub's own bars (loading/saving weights) flood logs; ours
+        # obey --progress. Read by huggingface_hub when transformers is first imported.
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        # lm-eval's and datasets' tqdm bars too (tqdm reads TQDM_* defaults from the env)
+        os.environ.setdefault("TQDM_DISABLE", "1")
+        os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+
+
+for command in (
+    data.world, data.ingest, data.mine, data.filter_, data.cook, data.mix, data.tokenizer,
+    data.tokenize, synth.train_synthesizer, synth.synthesize, synth.plan, train.pretrain,
+    train.continue_, train.sft, evaluate.evaluate, evaluate.report, magpie.magpie, run.run,
+):  # fmt: skip
+    main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

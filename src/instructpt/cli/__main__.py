@@ -1,0 +1,5 @@
+"""`python -m instructpt.cli`: the same as the `instructpt` command."""
+
+from instructpt.cli import main
+
+main()

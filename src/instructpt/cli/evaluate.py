@@ -1,0 +1,70 @@
+"""Commands that judge and show a run: evaluate, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from instructpt.cli.options import (
+    CONFIG_OPTION,
+    RUN_DIR_OPTION,
+    config_options,
+    load_with_run_defaults,
+    plain_name,
+)
+from instructpt.evaluate import evaluate as run_evaluate
+from instructpt.evaluate import result_lines, write_probe_tasks
+from instructpt.evaluate.config import EvaluateConfig
+from instructpt.report import write_report
+
+
+@click.command(
+    epilog="""\b
+Examples:
+  # the world knowledge probe on the demo's instruct model -> runs/demo/eval/instruct.json
+  instructpt evaluate --run-dir runs/demo --variant instruct
+  # the paper's protocol (needs the hub): 0-shot piqa, hellaswag, winogrande; 5-shot others
+  instructpt evaluate --model runs/web/models/instruct/model --tasks paper --device cuda
+  # any lm-eval task names or local task YAML folders
+  instructpt evaluate --model my/model --tasks arc_easy --tasks mytask --include-path tasks/""",
+)
+@CONFIG_OPTION
+@RUN_DIR_OPTION
+@click.option(
+    "--variant",
+    callback=plain_name,
+    default="vanilla",
+    show_default=True,
+    help="runs/<run>/models/<variant>.",
+)
+@config_options(EvaluateConfig)
+def evaluate(config_path: Path | None, run_dir: Path, variant: str, **flags: Any) -> None:
+    """Evaluate a model with lm-evaluation-harness (BOS added, as in the paper).
+
+    Default: <run-dir>/models/<variant>/model on the world knowledge probe (tasks
+    written from <run-dir>/world). Results with stderr and the lm-eval version go
+    to <run-dir>/eval/<variant>.json.
+    """
+    defaults: dict[str, Any] = {"model": str(run_dir / "models" / variant / "model")}
+    if (run_dir / "world").is_dir():
+        tasks_dir = run_dir / "eval" / "tasks"
+        write_probe_tasks(run_dir / "world", tasks_dir)
+        defaults.update(tasks=["world_probe"], include_path=[str(tasks_dir)])
+    cfg = load_with_run_defaults(EvaluateConfig, config_path, defaults, flags)
+    out = run_dir / "eval" / f"{variant}.json"
+    for line in result_lines(run_evaluate(cfg, out)):
+        click.echo(line)
+    click.echo(f"written: {out}")
+
+
+@click.command(
+    epilog="""\b
+Example:
+  instructpt report --run-dir runs/demo     # -> runs/demo/report/report.html"""
+)
+@RUN_DIR_OPTION
+def report(run_dir: Path) -> None:
+    """Write report.html + summary.json for a run (offline page; stages not run say so)."""
+    click.echo(f"report: {write_report(run_dir).resolve()}")
