@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
+from instructpt.core.layout import PAPER_VARIANTS as MIX_VARIANTS
 from instructpt.evaluate import EvaluateConfig, evaluate
-from instructpt.run import MIX_VARIANTS
 from instructpt.train.config import SftConfig
 from instructpt.train.sft import sft
 

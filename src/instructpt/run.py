@@ -1,22 +1,29 @@
 """The main job, top to bottom: every stage of the pipeline in order.
 
 Read this file to see the whole loop. Each stage is called with its own
-config and its own folder under the run directory; each resumes on rerun
-(a finished stage is skipped). Stages after `until`, and stages not built
-yet, are listed as such in the summary, never pretended.
+config and its own folder of the run directory (`RunLayout`); each resumes on
+rerun (a finished stage is skipped). Stages after `until` are listed as not
+run; stages the config leaves out (`tune: null`, no world with a `corpus`) as
+skipped, never pretended.
 
-The demo world's three groups of entities decide what each stage sees:
-- the pre-training corpus (`corpus/`) holds the `augment` and `probe` texts;
-- only the `augment` texts are synthesized and cooked (`corpus-augment/`),
-  so no question about a `probe` entity is ever shown to a model;
-- the `synth_train` texts and their true QA train the demo synthesizer, and,
-  cooked into plain text, are the Mix PT control's instruction data;
-- `tune` instruction-tunes every pre-trained variant the same way, on the open
-  QA of the `augment` entities as chat records, and evaluates the tuned models
-  on the same probe: the paper's second claim (instruction pre-trained models
-  gain more from later tuning) measured on entities the tuning never names;
-- `magpie` asks the tuned instruct model for instructions of its own, with only
-  the start of its chat template as the prompt (Magpie, Xu et al. 2024).
+The run's inputs come from one of two sources (`RunInputs`):
+- the demo world (no `corpus` key), whose three groups of entities decide what
+  each stage sees:
+  - the pre-training corpus (`corpus/`) holds the `augment` and `probe` texts;
+  - only the `augment` texts are synthesized and cooked (`corpus-augment/`),
+    so no question about a `probe` entity is ever shown to a model;
+  - the `synth_train` texts and their true QA train the demo synthesizer, and,
+    cooked into plain text, are the Mix PT control's instruction data;
+  - `tune` instruction-tunes every pre-trained variant the same way, on the open
+    QA of the `augment` entities as chat records, and evaluates the tuned models
+    on the same probe: the paper's second claim (instruction pre-trained models
+    gain more from later tuning) measured on entities the tuning never names;
+- or the user's own files (`corpus: {input: [...], augment, general, tune}`):
+  no world, so no demo synthesizer and no world probe; the miner (or a given
+  synthesizer) augments them, and `mix`/`tune` run when their data is given.
+
+`magpie` then asks the tuned instruct model for instructions of its own, with
+only the start of its chat template as the prompt (Magpie, Xu et al. 2024).
 """
 
 from __future__ import annotations
@@ -29,60 +36,55 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from instructpt.cook.config import CookConfig
+from instructpt.cook.render import cook_record
+from instructpt.cook.stage import cook
 from instructpt.core.atomic import atomic_write_bytes
 from instructpt.core.config import dump_config
-from instructpt.core.manifest import Manifest, ShardInfo
-from instructpt.core.resume import open_stage_dir
-from instructpt.core.shards import file_sha256
-from instructpt.corpus.config import IngestConfig
+from instructpt.core.layout import RUN_MAGPIE_CACHE, SYNTH_CACHE, RunLayout
+from instructpt.core.manifest import read_manifest
 from instructpt.corpus.ingest import ingest
-from instructpt.run_config import RUN_STAGES, RunConfig
+from instructpt.evaluate import EvaluateConfig, evaluate, result_lines, write_probe_tasks
+from instructpt.filter import FilterConfig, filter_pairs
+from instructpt.magpie import MagpieConfig, magpie
+from instructpt.mix.config import MixConfig
+from instructpt.mix.stage import mix
+from instructpt.pack.config import TokenizeConfig, TokenizerTrainConfig
+from instructpt.pack.tokenize import tokenize
+from instructpt.pack.tokenizer import train_tokenizer_stage
+from instructpt.report import write_report
+from instructpt.run_config import RUN_STAGES, CorpusSource, RunConfig
 from instructpt.synth.config import SynthesizeConfig
-from instructpt.world import build_world, write_world
-from instructpt.world.config import WorldConfig
-from instructpt.world.write import DOCUMENTS_FILE, ENTITIES_FILE, QA_FILE
+from instructpt.synth.stage import synthesize
+from instructpt.train.config import PretrainConfig, SftConfig, TrainSynthesizerConfig
+from instructpt.train.pretrain import pretrain
+from instructpt.train.sft import sft
+from instructpt.train.synthesizer import train_synthesizer
+from instructpt.world import generate_world
+from instructpt.world.write import DOCUMENTS_FILE, QA_FILE
 
 if TYPE_CHECKING:
     from instructpt.core.executor import Executor
 
-#: Stages of DESIGN.md not built yet; `run` says so instead of faking them.
-PENDING_STAGES: tuple[str, ...] = ()
-MIX_VARIANTS = ("vanilla", "mix", "instruct")
 #: The tuned model Magpie asks for instructions: the one instruction pre-training made.
 MAGPIE_VARIANT = "instruct"
 
 
-def generate_world(
-    cfg: WorldConfig, out_dir: Path, overwrite: bool = False
-) -> tuple[Manifest, bool]:
-    """The `world` stage: build the seeded world and write it with a manifest."""
-    opened = open_stage_dir(out_dir, "world", cfg, input_fingerprint="none", overwrite=overwrite)
-    if opened.done is not None:
-        return opened.done, True
-    summary = write_world(build_world(cfg), out_dir)
-    shards = []
-    for name in (DOCUMENTS_FILE, QA_FILE, ENTITIES_FILE):
-        path = out_dir / name
-        with open(path, "rb") as fh:
-            records = sum(1 for _ in fh)
-        shards.append(ShardInfo(name, records, file_sha256(path), path.stat().st_size))
-    manifest = Manifest(
-        stage="world",
-        config_hash=cfg.config_hash(),
-        input_fingerprint="none",
-        format="jsonl",
-        shards=shards,
-        stats=summary,
-    )
-    opened.finish(manifest)
-    return manifest, False
+@dataclass(frozen=True)
+class RunInputs:
+    """The files each role of the run reads: from the world's split, or from `corpus`.
+
+    `augment` None means the whole corpus is augmented (synthesize reads corpus/).
+    """
+
+    corpus: list[str]
+    augment: list[str] | None
+    general: list[str]  # general instruction data: the mix variant's, and the tokenizer's
+    tune: list[str]  # chat records tuning every variant
 
 
 def split_world_inputs(world_dir: Path, inputs: Path, seed: int) -> dict[str, Path]:
     """Corpus files per role (see the module docstring), written once, atomically."""
-    from instructpt.cook.config import CookConfig
-    from instructpt.cook.render import cook_record
-
     docs = [orjson.loads(line) for line in (world_dir / DOCUMENTS_FILE).read_bytes().splitlines()]
     qa_by_entity: dict[str, list[dict[str, Any]]] = {}
     for line in (world_dir / QA_FILE).read_bytes().splitlines():
@@ -128,6 +130,26 @@ def split_world_inputs(world_dir: Path, inputs: Path, seed: int) -> dict[str, Pa
     return paths
 
 
+def world_inputs(paths: dict[str, Path]) -> RunInputs:
+    """The world's split as run inputs: Mix PT data is the general instruction data."""
+    return RunInputs(
+        corpus=[str(paths["corpus"])],
+        augment=[str(paths["augment"])],
+        general=[str(paths["mixpt"])],
+        tune=[str(paths["tune"])],
+    )
+
+
+def corpus_inputs(corpus: CorpusSource) -> RunInputs:
+    """The user's files as run inputs, as given (relative to where `run` starts)."""
+    return RunInputs(
+        corpus=list(corpus.input),
+        augment=None if corpus.augment is None else list(corpus.augment),
+        general=list(corpus.general),
+        tune=list(corpus.tune),
+    )
+
+
 @dataclass
 class RunReport:
     run_dir: Path
@@ -148,14 +170,15 @@ def run_pipeline(
     process's directory), while the configs keep the run's own paths, so a run
     started on one executor finishes on the other.
     """
-    run_dir = Path(cfg.runs_root) / cfg.name
-    # where Ray workers find the stage folders; the same folders as run_dir
-    shared = run_dir.absolute() if executor is not None else run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, run_dir / "config.yaml")
-    report = RunReport(run_dir)
+    run = cfg.layout()
+    # where Ray workers find the stage folders; the same folders as `run`
+    shared = run.absolute() if executor is not None else run
+    run.root.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, run.config)
+    report = RunReport(run.root)
     last = RUN_STAGES.index(cfg.until)
     ran: list[str] = []
+    skipped: list[str] = []  # left out by the config, not pending
 
     def say(line: str) -> None:
         report.lines.append(line)
@@ -167,37 +190,46 @@ def run_pipeline(
         ran.append(stage)
         return True
 
-    t0 = time.perf_counter()
-    world, reused = generate_world(cfg.world, run_dir / "world", overwrite)
-    ran.append("world")
-    people = world.stats.get("entities.person", 0)
-    say(
-        f"world: {world.shards[0].records:,} entity texts ({people:,} people), "
-        f"{world.shards[1].records:,} ground-truth QA pairs in {run_dir / 'world'}"
-        + (" (reused)" if reused else f" [{time.perf_counter() - t0:.1f} s]")
-    )
-    inputs = split_world_inputs(run_dir / "world", run_dir / "inputs", cfg.world.seed)
+    def skip(stage: str, why: str | None = None) -> None:
+        skipped.append(stage)
+        if why is not None and RUN_STAGES.index(stage) <= last:
+            say(f"{stage}: skipped ({why})")
 
+    # ---- world (or the user's corpus): the files every later stage reads
+    if cfg.corpus is None:
+        t0 = time.perf_counter()
+        world, reused = generate_world(cfg.world, run.world, overwrite)
+        ran.append("world")
+        people = world.stats.get("entities.person", 0)
+        say(
+            f"world: {world.shards[0].records:,} entity texts ({people:,} people), "
+            f"{world.shards[1].records:,} ground-truth QA pairs in {run.world}"
+            + (" (reused)" if reused else f" [{time.perf_counter() - t0:.1f} s]")
+        )
+        inputs = world_inputs(split_world_inputs(run.world, run.inputs, cfg.world.seed))
+    else:
+        skip("world", "the run reads corpus.input")
+        inputs = corpus_inputs(cfg.corpus)
+
+    # ---- ingest: raw files -> Document shards
     if wanted("ingest"):
-        for name, folder in (("corpus", "corpus"), ("augment", "corpus-augment")):
-            icfg: IngestConfig = cfg.ingest_config([str(inputs[name])])
-            for line in ingest(icfg, run_dir / folder, overwrite).summary_lines():
+        sources = [(inputs.corpus, run.corpus)]
+        if inputs.augment is not None:
+            sources.append((inputs.augment, run.augment))
+        for files, folder in sources:
+            for line in ingest(cfg.ingest_config(files), folder, overwrite).summary_lines():
                 say(line)
 
-    mining = cfg.synthesize.get("engine") == "miner"
-    skipped = ["train-synthesizer"] if mining else []  # left out by the config, not pending
-    if cfg.filter is None:
-        skipped.append("filter")
-    if mining and RUN_STAGES.index("train-synthesizer") <= last:
-        say("train-synthesizer: skipped (synthesize engine miner needs no model)")
+    # ---- train-synthesizer: the demo synthesizer, on the world's synth_train texts
+    if cfg.mining:
+        skip("train-synthesizer", "synthesize engine miner needs no model")
+    elif cfg.corpus is not None:
+        skip("train-synthesizer", f"synthesize.model is {cfg.synthesize['model']}")
     elif wanted("train-synthesizer"):
-        from instructpt.train.config import TrainSynthesizerConfig
-        from instructpt.train.synthesizer import train_synthesizer
-
         tcfg = TrainSynthesizerConfig.model_validate(
-            {"world_dir": str(run_dir / "world"), **cfg.synthesizer}
+            {"world_dir": str(run.world), **cfg.synthesizer}
         )
-        trained = train_synthesizer(tcfg, run_dir / "models" / "synthesizer", overwrite)
+        trained = train_synthesizer(tcfg, run.synthesizer, overwrite)
         ev = trained.metrics.get("eval", {})
         say(
             f"train-synthesizer: {'reused' if trained.reused else 'trained'} "
@@ -205,169 +237,160 @@ def run_pipeline(
             f"correct pairs {ev.get('correct_fraction', 0):.1%}"
         )
 
+    # ---- synthesize (or mine): instruction-response pairs for every text to augment
+    if cfg.filter is None:
+        skip("filter")
     if wanted("synthesize"):
-        from instructpt.synth.stage import synthesize
-
-        model = {} if mining else {"model": str(shared / "models" / "synthesizer")}
+        model = {} if cfg.mining else {"model": str(shared.synthesizer)}
         scfg = SynthesizeConfig.model_validate({**model, **cfg.synthesize})
         result = synthesize(
             scfg,
-            shared / "corpus-augment",
-            shared / "synth",
-            shared / "cache" / "synth-replay.sqlite",
+            shared.augment if inputs.augment is not None else shared.corpus,
+            shared.synth,
+            shared.cache / SYNTH_CACHE,
             overwrite,
             executor=executor,
         )
         for line in result.summary_lines():
             say(line)
 
-    pairs_dir = run_dir / "synth"
+    # ---- filter (optional): drop ungrounded, malformed, duplicate, contaminated pairs
+    pairs, shared_pairs = run.synth, shared.synth
     if cfg.filter is not None and wanted("filter"):
-        from instructpt.filter import FilterConfig, filter_pairs
-
-        pairs_dir = run_dir / "filtered"
+        pairs, shared_pairs = run.filtered, shared.filtered
         fcfg = FilterConfig.model_validate(cfg.filter)
-        for line in filter_pairs(fcfg, run_dir / "synth", pairs_dir, overwrite).summary_lines():
+        for line in filter_pairs(fcfg, run.synth, pairs, overwrite).summary_lines():
             say(line)
 
+    # ---- cook: texts + pairs -> plain pre-training text
     if wanted("cook"):
-        from instructpt.cook.config import CookConfig
-        from instructpt.cook.stage import cook
-
         for line in cook(
             CookConfig.model_validate(cfg.cook),
-            shared / pairs_dir.relative_to(run_dir),
-            shared / "cooked",
+            shared_pairs,
+            shared.cooked,
             overwrite,
             executor=executor,
         ).summary_lines():
             say(line)
 
+    # ---- tokenizer: a BPE on the corpus and the general instruction data
     if wanted("tokenizer"):
-        from instructpt.pack.config import TokenizerTrainConfig
-        from instructpt.pack.tokenizer import train_tokenizer_stage
+        kcfg = TokenizerTrainConfig.model_validate(
+            {"input": [str(run.corpus), *inputs.general], **cfg.tokenizer}
+        )
+        train_tokenizer_stage(kcfg, run.tokenizer, overwrite)  # a changed config is refused
+        say(f"tokenizer: {run.tokenizer}")
 
-        tok_dir = run_dir / "tokenizer"
-        if not (tok_dir / "tokenizer.json").is_file() or overwrite:
-            kcfg = TokenizerTrainConfig.model_validate(
-                {"input": [str(run_dir / "corpus"), str(inputs["mixpt"])], **cfg.tokenizer}
-            )
-            train_tokenizer_stage(kcfg, tok_dir)
-        say(f"tokenizer: {tok_dir}")
-
+    # ---- mix, tokenize, pretrain: one model per variant, equal tokens each
     if wanted("mix"):
-        _mix_variants(cfg, run_dir, inputs, overwrite, say)
+        _mix_variants(cfg, run, inputs, overwrite, say)
 
     if wanted("tokenize"):
-        from instructpt.pack.config import TokenizeConfig
-        from instructpt.pack.tokenize import tokenize
-
-        for variant in MIX_VARIANTS:
+        for variant in run.variants:
             kcfg = TokenizeConfig.model_validate(
-                {"tokenizer": str(shared / "tokenizer"), **cfg.tokenize}
+                {"tokenizer": str(shared.tokenizer), **cfg.tokenize}
             )
             manifest = tokenize(
                 kcfg,
-                shared / "mix" / variant,
-                shared / "tokens" / variant,
+                shared.mix(variant),
+                shared.tokens(variant),
                 overwrite,
                 executor=executor,
             )
             say(
                 f"tokenize ({variant}): {manifest.stats.get('sequences', 0):,} sequences of "
-                f"{kcfg.seq_len} tokens in {run_dir / 'tokens' / variant}"
+                f"{kcfg.seq_len} tokens in {run.tokens(variant)}"
             )
 
     if wanted("pretrain"):
-        from instructpt.train.config import PretrainConfig
-        from instructpt.train.pretrain import pretrain
-
-        shared = equal_token_budget(cfg.pretrain, run_dir)
-        for variant in MIX_VARIANTS:
+        budget = equal_token_budget(cfg.pretrain, run)
+        for variant in run.variants:
             pcfg = PretrainConfig.model_validate(
-                {
-                    "tokens": str(run_dir / "tokens" / variant),
-                    "tokenizer": str(run_dir / "tokenizer"),
-                    **shared,
-                }
+                {"tokens": str(run.tokens(variant)), "tokenizer": str(run.tokenizer), **budget}
             )
-            trained = pretrain(pcfg, run_dir / "models" / variant, overwrite)
+            trained = pretrain(pcfg, run.models(variant), overwrite)
             for line in trained.summary_lines():
                 say(line.replace("pretrain:", f"pretrain ({variant}):", 1))
 
-    if wanted("evaluate"):
-        _evaluate_variants(cfg, run_dir, overwrite, say)
+    # ---- evaluate, tune (+ evaluate again), magpie
+    if cfg.evaluate is None:
+        skip("evaluate", "not configured")
+    elif wanted("evaluate"):
+        if cfg.corpus is None:  # the world knowledge probe, written offline from the world
+            write_probe_tasks(run.world, run.eval_tasks, seed=cfg.world.seed)
+        _evaluate_variants(cfg, run, overwrite, say)
 
     if cfg.tune is None:
-        skipped.append("tune")
+        skip("tune")
     elif wanted("tune"):
-        _tune_variants(cfg, run_dir, inputs, overwrite, say)
+        _tune_variants(cfg, run, inputs, overwrite, say)
 
     if cfg.magpie is None or cfg.tune is None:
-        skipped.append("magpie")
+        skip("magpie")
     elif wanted("magpie"):
-        from instructpt.magpie import MagpieConfig, magpie
-
-        model_dir = run_dir / "tuned" / MAGPIE_VARIANT / "model"
-        mcfg = MagpieConfig.model_validate({"model": str(model_dir), **cfg.magpie})
-        result = magpie(mcfg, run_dir / "magpie", overwrite, run_dir / "cache" / "magpie.sqlite")
+        mcfg = MagpieConfig.model_validate(
+            {"model": str(run.tuned_model(MAGPIE_VARIANT)), **cfg.magpie}
+        )
+        result = magpie(mcfg, run.magpie, overwrite, run.cache / RUN_MAGPIE_CACHE)
         for line in result.summary_lines():
             say(line)
 
-    do_report = wanted("report")  # last: it reads summary.json and every stage's outputs
+    # ---- report: last, as it reads summary.json and every stage's outputs
+    do_report = wanted("report")
     not_run = [s for s in RUN_STAGES if s not in ran and s not in skipped]
-    not_run += list(PENDING_STAGES)
     if not_run:
         say("not run (no output is claimed for them): " + ", ".join(not_run))
-    summary = {"run_dir": str(run_dir), "stages_run": ran, "not_run": not_run, "skipped": skipped}
-    atomic_write_bytes(run_dir / "summary.json", orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    summary = {"run_dir": str(run.root), "stages_run": ran, "not_run": not_run, "skipped": skipped}
+    atomic_write_bytes(run.summary, orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     if do_report:
-        from instructpt.report import write_report
-
-        say(f"report: {write_report(run_dir).resolve()}")
+        say(f"report: {write_report(run.root).resolve()}")
     return report
 
 
 def _mix_variants(
     cfg: RunConfig,
-    run_dir: Path,
-    inputs: dict[str, Path],
+    run: RunLayout,
+    inputs: RunInputs,
     overwrite: bool,
     say: Callable[[str], None],
 ) -> None:
-    """vanilla, mix and instruct, each holding every corpus document once.
+    """vanilla, mix and instruct (those the run trains), each holding every corpus document once.
 
     Equal tokens (the paper's comparison) are enforced by pre-training, which
     trains every variant on the same number of tokens; cutting the mixes to one
     budget instead would drop documents, and a probe entity whose only text was
     dropped from one variant could not be answered by that model.
     """
-    from instructpt.mix.config import MixConfig
-    from instructpt.mix.stage import mix
-
-    base = {"tokenizer": str(run_dir / "tokenizer"), "corpus": str(run_dir / "corpus"), **cfg.mix}
-    augment_docs = inputs["augment"].read_bytes().count(b"\n")
-    corpus_docs = inputs["corpus"].read_bytes().count(b"\n")
-    variants = {
+    base = {"tokenizer": str(run.tokenizer), "corpus": str(run.corpus), **cfg.mix}
+    recipes = {
         "vanilla": {"recipe": "vanilla"},
-        "mix": {"recipe": "mix", "general": [str(inputs["mixpt"])], "keep_all_primary": True},
+        "mix": {"recipe": "mix", "general": inputs.general, "keep_all_primary": True},
         "instruct": {
             "recipe": "instruct",
-            "cooked": str(run_dir / "cooked"),
-            "augment_doc_fraction": augment_docs / corpus_docs,
+            "cooked": str(run.cooked),
+            "augment_doc_fraction": _augment_doc_fraction(run, inputs),
         },
     }
-    for name, extra in variants.items():
-        mcfg = MixConfig.model_validate({**base, **extra})
-        manifest = mix(mcfg, run_dir / "mix" / name, overwrite)
+    for name in run.variants:
+        mcfg = MixConfig.model_validate({**base, **recipes[name]})
+        manifest = mix(mcfg, run.mix(name), overwrite)
         st = manifest.stats
         say(
             f"mix ({name}): {st['tokens']:,} tokens, "
-            f"{manifest.num_records:,} records in {run_dir / 'mix' / name}"
+            f"{manifest.num_records:,} records in {run.mix(name)}"
         )
 
 
-def equal_token_budget(section: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+def _augment_doc_fraction(run: RunLayout, inputs: RunInputs) -> float:
+    """Share of corpus documents the instruct mix shows cooked: those synthesize augmented."""
+    if inputs.augment is None:
+        return 1.0
+    augmented, everything = (read_manifest(d) for d in (run.augment, run.corpus))
+    assert augmented is not None and everything is not None  # ingest ran before mix
+    return augmented.num_records / everything.num_records
+
+
+def equal_token_budget(section: dict[str, Any], run: RunLayout) -> dict[str, Any]:
     """Pretrain keys giving every variant the same tokens: `epochs` of the largest mix.
 
     Smaller mixes are repeated a little more; explicit num_steps/num_tokens win.
@@ -375,8 +398,8 @@ def equal_token_budget(section: dict[str, Any], run_dir: Path) -> dict[str, Any]
     if section.get("num_steps") or section.get("num_tokens"):
         return dict(section)
     largest = max(
-        orjson.loads((run_dir / "tokens" / v / "index.json").read_bytes())["num_tokens"]
-        for v in MIX_VARIANTS
+        orjson.loads((run.tokens(v) / "index.json").read_bytes())["num_tokens"]
+        for v in run.variants
     )
     out = {k: v for k, v in section.items() if k != "epochs"}
     out["num_tokens"] = round(float(section.get("epochs", 1.0)) * largest)
@@ -384,64 +407,59 @@ def equal_token_budget(section: dict[str, Any], run_dir: Path) -> dict[str, Any]
 
 
 def _evaluate_variants(
-    cfg: RunConfig, run_dir: Path, overwrite: bool, say: Callable[[str], None]
+    cfg: RunConfig, run: RunLayout, overwrite: bool, say: Callable[[str], None]
 ) -> None:
-    """Each variant's model on the world probe (tasks written from the world, offline)."""
-    from instructpt.evaluate import EvaluateConfig, evaluate, result_lines, write_probe_tasks
-
-    tasks_dir = run_dir / "eval" / "tasks"
-    write_probe_tasks(run_dir / "world", tasks_dir, seed=cfg.world.seed)
-    for variant in MIX_VARIANTS:
-        model_dir = run_dir / "models" / variant / "model"
-        ecfg = EvaluateConfig.model_validate(
-            {"model": str(model_dir), "include_path": [str(tasks_dir)], **cfg.evaluate}
-        )
-        out = run_dir / "eval" / f"{variant}.json"
-        result = _reusable_eval(out, ecfg, model_dir) if not overwrite else None
-        if result is None:
-            result = evaluate(ecfg, out)
+    """Each variant's model on the evaluate tasks: by default the world probe (written offline)."""
+    for variant in run.variants:
+        ecfg = _evaluate_config(cfg, run, run.model(variant))
+        result = _evaluate_once(ecfg, run.eval(variant), run.model(variant), overwrite)
         for line in result_lines(result):
             say(f"evaluate ({variant}): {line}")
 
 
+def _evaluate_config(cfg: RunConfig, run: RunLayout, model_dir: Path) -> EvaluateConfig:
+    """The run's evaluate section for one model; with the world, its probe tasks beside it."""
+    assert cfg.evaluate is not None
+    if cfg.corpus is not None:
+        return EvaluateConfig.model_validate({"model": str(model_dir), **cfg.evaluate})
+    return EvaluateConfig.model_validate(
+        {"model": str(model_dir), "include_path": [str(run.eval_tasks)], **cfg.evaluate}
+    )
+
+
+def _evaluate_once(
+    ecfg: EvaluateConfig, out: Path, model_dir: Path, overwrite: bool
+) -> dict[str, Any]:
+    result = None if overwrite else _reusable_eval(out, ecfg, model_dir)
+    return evaluate(ecfg, out) if result is None else result
+
+
 def _tune_variants(
     cfg: RunConfig,
-    run_dir: Path,
-    inputs: dict[str, Path],
+    run: RunLayout,
+    inputs: RunInputs,
     overwrite: bool,
     say: Callable[[str], None],
 ) -> None:
     """Each pre-trained variant tuned with one sft config, then evaluated like before tuning.
 
     Same data, steps and seed for every variant, so a difference in what tuning adds
-    comes from pre-training alone. Tuned models go to tuned/<variant>/, their probe
-    results to eval/tuned/<variant>.json.
+    comes from pre-training alone. Tuned models go to tuned/<variant>/, their
+    results (when the run evaluates) to eval/tuned/<variant>.json.
     """
-    from instructpt.evaluate import EvaluateConfig, evaluate, result_lines
-    from instructpt.train.config import SftConfig
-    from instructpt.train.sft import sft
-
     assert cfg.tune is not None
-    tasks_dir = run_dir / "eval" / "tasks"
-    for variant in MIX_VARIANTS:
+    for variant in run.variants:
         tcfg = SftConfig.model_validate(
-            {
-                "model": str(run_dir / "models" / variant / "model"),
-                "data": [str(inputs["tune"])],
-                **cfg.tune,
-            }
+            {"model": str(run.model(variant)), "data": inputs.tune, **cfg.tune}
         )
-        tuned = sft(tcfg, run_dir / "tuned" / variant, overwrite)
+        tuned = sft(tcfg, run.tuned(variant), overwrite)
         for line in tuned.summary_lines():
             say(line.replace("sft:", f"tune ({variant}):", 1))
-        model_dir = run_dir / "tuned" / variant / "model"
-        ecfg = EvaluateConfig.model_validate(
-            {"model": str(model_dir), "include_path": [str(tasks_dir)], **cfg.evaluate}
-        )
-        out = run_dir / "eval" / "tuned" / f"{variant}.json"
-        result = _reusable_eval(out, ecfg, model_dir) if not overwrite else None
-        if result is None:
-            result = evaluate(ecfg, out)
+        if cfg.evaluate is None:
+            continue
+        model_dir = run.tuned_model(variant)
+        ecfg = _evaluate_config(cfg, run, model_dir)
+        result = _evaluate_once(ecfg, run.tuned_eval(variant), model_dir, overwrite)
         for line in result_lines(result):
             say(f"evaluate (tuned {variant}): {line}")
 

@@ -6,16 +6,33 @@ never import this module) and validates each section before any work starts."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from instructpt.core.config import PLAIN_NAME, _format_errors
-from instructpt.corpus.config import IngestConfig  # moved
-from instructpt.synth.config import (  # moved
-    SynthesizeConfig,
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
 )
-from instructpt.world.config import WorldConfig  # moved
+
+from instructpt.cook.config import CookConfig
+from instructpt.core.config import PLAIN_NAME, _format_errors
+from instructpt.core.layout import PAPER_VARIANTS, RunLayout
+from instructpt.corpus.config import IngestConfig
+from instructpt.evaluate.config import EvaluateConfig
+from instructpt.evaluate.probe import GEN_TASK, MC_TASK, PROBE_TAG
+from instructpt.filter.config import FilterConfig
+from instructpt.magpie.config import MagpieConfig
+from instructpt.mine.config import ALL_FAMILIES
+from instructpt.mix.config import MixConfig
+from instructpt.pack.config import TokenizeConfig, TokenizerTrainConfig
+from instructpt.synth.config import SynthesizeConfig
+from instructpt.train.config import PretrainConfig, SftConfig, TrainSynthesizerConfig
+from instructpt.world.config import WorldConfig
 
 RUN_STAGES = (
     "world",
@@ -92,6 +109,19 @@ DEMO_MAGPIE: dict[str, Any] = {
 }
 
 
+#: Pairs for a user's corpus when its config names no `synthesize` section: the miner's
+#: general-purpose families (AdaptLLM's), without `biography`, which reads the demo
+#: world's one-person texts.
+CORPUS_SYNTHESIZE: dict[str, Any] = {
+    "engine": "miner",
+    "miner": {"families": [f for f in ALL_FAMILIES if f != "biography"]},
+}
+
+
+#: Evaluation tasks written from the demo world (`instructpt.evaluate.probe`).
+WORLD_PROBE_TASKS = frozenset({MC_TASK, GEN_TASK, PROBE_TAG})
+
+
 #: `instructpt run --quick`: the whole loop at toy size (a few minutes on 2 CPU cores);
 #: a config file and flags still override these.
 QUICK_RUN: dict[str, Any] = {
@@ -104,11 +134,41 @@ QUICK_RUN: dict[str, Any] = {
 }  # fmt: skip
 
 
+class CorpusSource(BaseModel):
+    """A user's own files as the run's input, instead of the generated world.
+
+    Each list holds files, folders or globs, read as `instructpt ingest` reads them
+    (the run's `ingest` section sets format, fields and shards for all of them).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input: list[str] = Field(
+        min_length=1, description="The pre-training corpus (ingested into corpus/)."
+    )
+    augment: list[str] | None = Field(
+        None,
+        description="Texts to instruction-augment (corpus-augment/); None: the whole corpus.",
+    )
+    general: list[str] = Field(
+        default_factory=list,
+        description="General instruction data as plain text records, for the mix variant "
+        "(left out of the variants when empty).",
+    )
+    tune: list[str] = Field(
+        default_factory=list,
+        description="Chat records (`messages`) tuning every variant; empty: no tune stage.",
+    )
+
+
 class RunConfig(BaseModel):
     """The main job: every stage's config under its own key, plus where to write.
 
     Stage sections hold that stage's keys; paths between stages are filled in
-    by `run` from the run-directory layout, so they are left out here.
+    by `run` from the run-directory layout (`RunLayout`), so they are left out here.
+    With `corpus`, the run reads the user's files instead of generating the world;
+    the sections it leaves unset then default to what a corpus allows (see
+    `_corpus_defaults`).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -117,6 +177,15 @@ class RunConfig(BaseModel):
     runs_root: str = Field("runs", description="Folder holding run directories.")
     until: Literal[RUN_STAGES] = Field(  # type: ignore[valid-type]
         "report", description="Last stage to run (the rest are listed as not run)."
+    )
+    corpus: CorpusSource | None = Field(
+        None,
+        description="The user's own input files; None: generate the demo world and split it.",
+    )
+    variants: list[Literal["vanilla", "mix", "instruct"]] | None = Field(
+        None,
+        description="Pre-training mixes to build, train and evaluate; None: vanilla, mix and "
+        "instruct (mix left out for a corpus without general data).",
     )
     world: WorldConfig = Field(default_factory=lambda: WorldConfig(**DEMO_WORLD))
     ingest: dict[str, Any] = Field(default_factory=dict, description="IngestConfig keys.")
@@ -149,14 +218,16 @@ class RunConfig(BaseModel):
         default_factory=lambda: copy.deepcopy(DEMO_PRETRAIN),
         description="PretrainConfig keys shared by the vanilla, mix and instruct models.",
     )
-    evaluate: dict[str, Any] = Field(
+    evaluate: dict[str, Any] | None = Field(
         default_factory=lambda: dict(DEMO_EVALUATE),
-        description="EvaluateConfig keys (default: the world knowledge probe).",
+        description="EvaluateConfig keys (default: the world knowledge probe); None: no "
+        "evaluate stage (the default with a corpus).",
     )
     tune: dict[str, Any] | None = Field(
         default_factory=lambda: copy.deepcopy(DEMO_TUNE),
         description="SftConfig keys shared by the tuned vanilla, mix and instruct models "
-        "(tuned/<variant>/, evaluated into eval/tuned/); None: no tune stage.",
+        "(tuned/<variant>/, evaluated into eval/tuned/); None: no tune stage (the default "
+        "with a corpus that has no tune data).",
     )
     magpie: dict[str, Any] | None = Field(
         default_factory=lambda: copy.deepcopy(DEMO_MAGPIE),
@@ -164,41 +235,61 @@ class RunConfig(BaseModel):
         "None: no magpie stage.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _corpus_defaults(cls, data: Any) -> Any:
+        """With a corpus, the sections that need the world default to what the corpus allows.
+
+        Written into the resolved config (runs/<name>/config.yaml), so the run's
+        config says what ran: the miner without `biography`, no world probe, no
+        tuning without tune data, no `mix` variant without general data.
+        """
+        if not isinstance(data, dict) or data.get("corpus") is None:
+            return data
+        corpus = data["corpus"]
+        get = corpus.get if isinstance(corpus, dict) else lambda k: getattr(corpus, k, None)
+        defaults: dict[str, Any] = {
+            "variants": [v for v in PAPER_VARIANTS if v != "mix" or get("general")],
+            "synthesize": copy.deepcopy(CORPUS_SYNTHESIZE),
+            "evaluate": None,
+        }
+        if not get("tune"):
+            defaults["tune"] = None
+        return {**defaults, **data}
+
+    @model_serializer(mode="wrap")
+    def _without_unset_sources(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A demo config leaves `corpus` and `variants` out, so its resolved config.yaml
+        # (and anything hashed from it) stays byte-identical to runs made before they existed.
+        data = handler(self)
+        for key in ("corpus", "variants"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
     @model_validator(mode="after")
     def _sections_are_valid(self) -> RunConfig:
         # Validate each section now, with placeholder paths, so a typo fails before any work.
-        from instructpt.cook.config import CookConfig
-        from instructpt.evaluate.config import EvaluateConfig
-        from instructpt.mix.config import MixConfig
-        from instructpt.pack.config import TokenizeConfig, TokenizerTrainConfig
-        from instructpt.train.config import PretrainConfig, TrainSynthesizerConfig
-
         checks: list[tuple[str, type[BaseModel], dict[str, Any]]] = [
             ("ingest", IngestConfig, {"input": ["<world>"]}),
             ("synthesizer", TrainSynthesizerConfig, {"world_dir": "<world>"}),
             ("synthesize", SynthesizeConfig, {"model": "<synthesizer>"}),
+            ("filter", FilterConfig, {}),
             ("cook", CookConfig, {}),
             ("tokenizer", TokenizerTrainConfig, {"input": ["<corpus>"]}),
             ("mix", MixConfig, {"recipe": "vanilla", "tokenizer": "<t>", "corpus": "<c>"}),
             ("tokenize", TokenizeConfig, {"tokenizer": "<t>"}),
             ("pretrain", PretrainConfig, {"tokens": "<t>", "tokenizer": "<t>"}),
             ("evaluate", EvaluateConfig, {"model": "<m>", "tasks": ["world_probe_mc"]}),
+            ("tune", SftConfig, {"model": "<m>", "data": ["<tune>"]}),
+            ("magpie", MagpieConfig, {"model": "<m>"}),
         ]
-        if self.filter is not None:
-            from instructpt.filter.config import FilterConfig
-
-            checks.append(("filter", FilterConfig, {}))
-        if self.tune is not None:
-            from instructpt.train.config import SftConfig
-
-            checks.append(("tune", SftConfig, {"model": "<m>", "data": ["<tune>"]}))
-        if self.magpie is not None:
-            from instructpt.magpie.config import MagpieConfig
-
-            checks.append(("magpie", MagpieConfig, {"model": "<m>"}))
         for section, model, placeholders in checks:
+            values = getattr(self, section)
+            if values is None:  # an optional stage left out
+                continue
             try:
-                model.model_validate({**placeholders, **getattr(self, section)})
+                model.model_validate({**placeholders, **values})
             except ValidationError as err:
                 raise ValueError(_format_errors(model, err, f"the {section} section")) from None
         lora = (self.tune or {}).get("lora") or {}
@@ -207,7 +298,47 @@ class RunConfig(BaseModel):
                 "tune.lora needs merge: true in a run: the tuned models are evaluated "
                 "(and asked by magpie) as whole models"
             )
+        variants = self.run_variants
+        if len(set(variants)) != len(variants) or not variants:
+            raise ValueError(f"variants must name each mix once, at least one: {variants}")
+        if self.magpie is not None and self.tune is not None and "instruct" not in variants:
+            raise ValueError("magpie asks the tuned instruct model: add instruct to variants")
+        if self.corpus is not None:
+            self._corpus_is_enough(self.corpus, variants)
         return self
+
+    def _corpus_is_enough(self, corpus: CorpusSource, variants: tuple[str, ...]) -> None:
+        """Stages a corpus run cannot do without the world fail here, before any work."""
+        if "mix" in variants and not corpus.general:
+            raise ValueError("the mix variant needs corpus.general (general instruction data)")
+        if self.tune is not None and not corpus.tune:
+            raise ValueError("tune needs corpus.tune (chat records); or set tune: null")
+        tasks = (self.evaluate or {}).get("tasks", [])
+        named = {t.strip() for item in ([tasks] if isinstance(tasks, str) else tasks)
+                 for t in str(item).split(",")}  # fmt: skip
+        if self.evaluate is not None and (named & WORLD_PROBE_TASKS or not tasks):
+            raise ValueError(
+                "the world knowledge probe needs the world: with a corpus, set evaluate.tasks "
+                "to lm-eval tasks of your own (or evaluate: null)"
+            )
+        if not self.mining and not self.synthesize.get("model"):
+            raise ValueError(
+                "a corpus has no world to train the demo synthesizer on: set synthesize.model "
+                "(e.g. instruction-pretrain/instruction-synthesizer) or synthesize.engine: miner"
+            )
+
+    @property
+    def mining(self) -> bool:
+        """Whether the pairs come from the model-free miner (no synthesizer is trained)."""
+        return self.synthesize.get("engine") == "miner"
+
+    @property
+    def run_variants(self) -> tuple[str, ...]:
+        return tuple(self.variants) if self.variants is not None else PAPER_VARIANTS
+
+    def layout(self) -> RunLayout:
+        """runs/<name>/ and the variants this run trains."""
+        return RunLayout(Path(self.runs_root) / self.name, self.run_variants)
 
     def ingest_config(self, default_input: list[str]) -> IngestConfig:
         return IngestConfig.model_validate({"input": default_input, **self.ingest})

@@ -226,3 +226,39 @@ def test_run_with_the_miner_and_the_filter_skips_the_synthesizer(tmp_path):
     assert "train-synthesizer" not in summary["not_run"]
     assert not (tmp_path / "runs/tiny/models/synthesizer").exists()
     assert "mine:" in res.stdout and "filter: kept" in res.stdout
+
+
+def test_evaluate_writes_the_probe_with_the_worlds_seed_as_run_does(tmp_path):
+    from instructpt.evaluate import write_probe_tasks
+
+    run_cli("world", "--run-dir", "r", "--seed", "7", *WORLD_FLAGS, cwd=tmp_path)
+    # no model yet: the command stops after writing the tasks
+    run_cli("evaluate", "--run-dir", "r", cwd=tmp_path, check=False)
+    written = (tmp_path / "r/eval/tasks/world_probe_mc.test.jsonl").read_bytes()
+    for seed, same in ((7, True), (0, False)):
+        write_probe_tasks(tmp_path / "r/world", tmp_path / f"seed{seed}", seed=seed)
+        assert (
+            (tmp_path / f"seed{seed}/world_probe_mc.test.jsonl").read_bytes() == written
+        ) is same
+
+
+def test_progress_bars_of_other_libraries_stay_off_a_log_file(monkeypatch):
+    """lm-eval asks for its bars with disable=False; off a terminal they must not print."""
+    import io
+
+    import tqdm.std
+
+    from instructpt.cli import bars_only_on_a_terminal
+
+    monkeypatch.setattr(tqdm.std.tqdm, "__init__", tqdm.std.tqdm.__init__)  # undone after
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    bars_only_on_a_terminal()
+    log, terminal = io.StringIO(), Terminal()
+    for out in (log, terminal):
+        for _ in tqdm.std.tqdm(range(3), disable=False, file=out, mininterval=0):
+            pass
+    assert log.getvalue() == "" and "\r" in terminal.getvalue()

@@ -238,6 +238,42 @@ def test_evaluate_writes_metrics_stderr_shots_and_versions(probe, tmp_path, monk
     assert not any(key in os.environ for key in OFFLINE_ENV)
 
 
+def test_evaluation_is_skipped_when_config_and_inputs_match_and_rerun_when_either_changes(
+    probe, tmp_path
+) -> None:
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    tasks, model = probe
+    model = Path(shutil.copytree(model, tmp_path / "model"))
+    world = tasks.parent / "world"
+    tasks = tmp_path / "tasks"
+    write_probe_tasks(world, tasks)
+    out = tmp_path / "eval.json"
+
+    def evaluated(**overrides) -> bool:
+        """Whether lm-eval really ran: a skipped evaluation returns the marked file as it is."""
+        result = evaluate(config((tasks, model), **{"limit": 2, **overrides}), out)
+        out.write_text(json.dumps({**result, "marker": True}), "utf-8")
+        return "marker" not in result
+
+    assert evaluated()
+    assert not evaluated()
+    write_probe_tasks(world, tasks)  # same bytes, new modification times
+    assert not evaluated(offline=True)  # a runtime switch, not part of the config hash
+    assert evaluated(limit=3)  # config changed
+    assert not evaluated(limit=3)
+    weights = load_file(model / "model.safetensors")
+    name = next(iter(weights))
+    weights[name] = weights[name] + torch.ones_like(weights[name])
+    save_file(weights, model / "model.safetensors", metadata={"format": "pt"})
+    assert evaluated(limit=3)  # model changed, same config
+    result = evaluate(config((tasks, model), limit=3), out, overwrite=True)
+    assert "marker" not in result  # overwrite always runs
+
+
 # ------------------------------------------------------------------ lm-eval's own CLI
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from instructpt.run import MIX_VARIANTS, run_pipeline
+from instructpt.core.layout import PAPER_VARIANTS
+from instructpt.run import run_pipeline
 from instructpt.run_config import RunConfig
 from tests.conftest import tree_bytes
 
@@ -19,7 +20,7 @@ tokenizer: {vocab_size: 500}
 tokenize: {seq_len: 64}
 """
 
-RAY_STAGES = ("synth", "cooked", *(f"tokens/{v}" for v in MIX_VARIANTS))
+RAY_STAGES = ("synth", "cooked", *(f"tokens/{v}" for v in PAPER_VARIANTS))
 
 
 def outputs(stage_dir) -> dict[str, bytes]:

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
 import instructpt.pack.tokenize as tokenize_mod
+from instructpt.core.manifest import read_manifest
 from instructpt.core.tokenizers import TokenizerSpec, frame_ids, load_tokenizer_spec, token_dtype
+from instructpt.errors import ResumeError
 from instructpt.mix.config import MixConfig
 from instructpt.mix.stage import mix, read_mix
 from instructpt.pack.config import TokenizeConfig, TokenizerTrainConfig
 from instructpt.pack.reader import PackedTokens
 from instructpt.pack.tokenize import tokenize
-from instructpt.pack.tokenizer import train_tokenizer_stage
+from instructpt.pack.tokenizer import train_tokenizer, train_tokenizer_stage
 from tests.conftest import tree_bytes
 
 
@@ -175,3 +179,38 @@ def test_tokenizer_without_tokenizer_json_is_refused_with_a_fix(tmp_path):
 
     with pytest.raises(InputError, match=r"tokenizer\.json"):
         load_tokenizer_spec(tmp_path)
+
+
+def test_unchanged_tokenizer_config_is_kept_and_a_changed_vocab_size_is_refused(inputs, tmp_path):
+    # The bug this guards: `run` reused any folder holding tokenizer.json, whatever its
+    # vocab_size, and every later stage silently used the old vocabulary.
+    out = tmp_path / "tok"
+    cfg = TokenizerTrainConfig(input=[str(inputs["corpus"])], vocab_size=320, min_frequency=1)
+    train_tokenizer_stage(cfg, out)
+    trained = (out / "tokenizer.json").stat().st_mtime_ns
+    manifest = read_manifest(out)
+    assert manifest.stage == "tokenizer" and manifest.stats["vocab_size"] == 320
+    assert json.loads((out / "stats.json").read_text()) == manifest.stats
+
+    train_tokenizer_stage(cfg, out)  # same config and input: nothing to do
+    assert (out / "tokenizer.json").stat().st_mtime_ns == trained
+
+    bigger = TokenizerTrainConfig(input=[str(inputs["corpus"])], vocab_size=400, min_frequency=1)
+    with pytest.raises(ResumeError, match=r"vocab_size: 320 -> 400.*--overwrite"):
+        train_tokenizer_stage(bigger, out)
+    assert load_tokenizer_spec(out).vocab_size == 320  # refused before touching anything
+
+    train_tokenizer_stage(bigger, out, overwrite=True)
+    assert load_tokenizer_spec(out).vocab_size == 400
+    assert read_manifest(out).config_hash == bigger.config_hash()
+
+
+def test_tokenizer_folder_that_records_no_config_is_refused_then_retrained(inputs, tmp_path):
+    # A folder written before tokenizer folders had a manifest: its vocab_size is unknown.
+    out = train_tokenizer(["a b c d e f"] * 20, tmp_path / "tok", vocab_size=300)
+    cfg = TokenizerTrainConfig(input=[str(inputs["corpus"])], vocab_size=320)
+    with pytest.raises(ResumeError, match=r"does not record the config.*--overwrite"):
+        train_tokenizer_stage(cfg, out)
+    train_tokenizer_stage(cfg, out, overwrite=True)
+    assert read_manifest(out).config_hash == cfg.config_hash()
+    assert load_tokenizer_spec(out).vocab_size == 320

@@ -11,11 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from instructpt.core.manifest import read_manifest
+from instructpt.errors import ResumeError
 from instructpt.world import World, build_world, summarize, write_world
 from instructpt.world import phrasings as ph
 from instructpt.world.config import WorldConfig
 from instructpt.world.entities import GROUPS, group_sizes
 from instructpt.world.facts import Index, person_facts
+from instructpt.world.stage import generate_world
 from instructpt.world.vocab import FIELDS, HOBBIES, INDUSTRIES, MONTHS
 
 FORMAT_TAGS = ("<s>", "<CON>", "</CON>", "<QUE>", "<ANS>", "</END>", "</s>")
@@ -421,3 +424,16 @@ def test_extra_renderings_restate_every_fact_in_other_words(tmp_path: Path) -> N
 
     loaded = load_world(tmp_path, [g for g in GROUPS])
     assert all(e.qa for e in loaded if e.type == "person")  # renderings keep their QA
+
+
+def test_world_stage_publishes_stats_and_manifest_and_skips_an_unchanged_rerun(
+    tmp_path: Path,
+) -> None:
+    manifest, reused = generate_world(TINY, tmp_path / "world")
+    assert not reused and read_manifest(tmp_path / "world") == manifest
+    assert [s.file for s in manifest.shards] == list(FILES)
+    assert json.loads((tmp_path / "world" / "stats.json").read_text()) == manifest.stats
+    again, reused = generate_world(TINY, tmp_path / "world")
+    assert reused and again == manifest
+    with pytest.raises(ResumeError, match=r"num_people: 10 -> 11"):
+        generate_world(TINY.model_copy(update={"num_people": 11}), tmp_path / "world")

@@ -7,11 +7,13 @@ clear message (no traceback) with exit status 2.
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from typing import Any
 
 import click
+import tqdm.std
 
 from instructpt import __version__
 from instructpt.cli import data, evaluate, magpie, run, synth, train
@@ -45,9 +47,30 @@ def main() -> None:
         # transformers' and the hub's own bars (loading/saving weights) flood logs; ours
         # obey --progress. Read by huggingface_hub when transformers is first imported.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        # lm-eval's and datasets' tqdm bars too (tqdm reads TQDM_* defaults from the env)
-        os.environ.setdefault("TQDM_DISABLE", "1")
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+        bars_only_on_a_terminal()
+
+
+def bars_only_on_a_terminal() -> None:
+    """Make every tqdm bar follow tqdm's own `disable=None` rule: shown only on a terminal.
+
+    lm-eval passes `disable=False` explicitly (rank 0), which beats both tqdm's
+    TTY check and TQDM_DISABLE (read only when tqdm is imported, before `main`
+    runs), so a log file got its bars as long carriage-return lines. Our own
+    bars already pass None or True and are unchanged.
+    """
+    init = tqdm.std.tqdm.__init__
+    if getattr(init, "_instructpt_tty_only", False):
+        return
+
+    @functools.wraps(init)
+    def tty_only(self: Any, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("disable") is False:
+            kwargs["disable"] = None  # tqdm: off when its file is not a terminal
+        init(self, *args, **kwargs)
+
+    tty_only._instructpt_tty_only = True  # type: ignore[attr-defined]
+    tqdm.std.tqdm.__init__ = tty_only  # type: ignore[method-assign]
 
 
 for command in (

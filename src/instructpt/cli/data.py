@@ -19,9 +19,8 @@ from instructpt.cli.options import (
 )
 from instructpt.cook.config import CookConfig
 from instructpt.cook.stage import cook as run_cook
-from instructpt.core.config import (
-    load_config,
-)
+from instructpt.core.config import load_config
+from instructpt.core.layout import RunLayout
 from instructpt.corpus.config import IngestConfig
 from instructpt.corpus.ingest import ingest as run_ingest
 from instructpt.filter import FilterConfig, filter_pairs
@@ -32,8 +31,8 @@ from instructpt.mix.stage import mix as run_mix
 from instructpt.pack.config import TokenizeConfig, TokenizerTrainConfig
 from instructpt.pack.tokenize import tokenize as run_tokenize
 from instructpt.pack.tokenizer import train_tokenizer_stage
-from instructpt.run import generate_world
 from instructpt.world.config import WorldConfig
+from instructpt.world.stage import generate_world
 
 
 @click.command(
@@ -49,9 +48,10 @@ Example:
 def world(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
     """Generate the seeded demo world: entity texts, ground-truth QA, splits."""
     cfg = load_config(WorldConfig, config_path, given(flags, WorldConfig))
-    manifest, reused = generate_world(cfg, run_dir / "world", overwrite)
+    world_dir = RunLayout(run_dir).world
+    manifest, reused = generate_world(cfg, world_dir, overwrite)
     state = "already complete; nothing to do" if reused else "written"
-    click.echo(f"world: {state} in {run_dir / 'world'}")
+    click.echo(f"world: {state} in {world_dir}")
     for key, value in manifest.stats.items():
         click.echo(f"  {key}: {value}")
 
@@ -82,7 +82,7 @@ def ingest(
     if inputs:
         overrides["input"] = list(inputs)
     cfg = load_config(IngestConfig, config_path, overrides)
-    result = run_ingest(cfg, run_dir / "corpus", overwrite)
+    result = run_ingest(cfg, RunLayout(run_dir).corpus, overwrite)
     for line in result.summary_lines():
         click.echo(line)
 
@@ -110,7 +110,8 @@ def mine(
     and biography (person attributes).
     """
     cfg = load_config(MineConfig, config_path, given(flags, MineConfig))
-    result = run_mine(cfg, run_dir / "corpus", run_dir / "synth", overwrite, executor=executor)
+    run = RunLayout(run_dir)
+    result = run_mine(cfg, run.corpus, run.synth, overwrite, executor=executor)
     for line in result.summary_lines():
         click.echo(line)
 
@@ -135,7 +136,8 @@ def filter_(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: A
     the same records, fewer pairs; cook it with `instructpt cook --input filtered`.
     """
     cfg = load_config(FilterConfig, config_path, given(flags, FilterConfig))
-    result = filter_pairs(cfg, run_dir / "synth", run_dir / "filtered", overwrite)
+    run = RunLayout(run_dir)
+    result = filter_pairs(cfg, run.synth, run.filtered, overwrite)
     for line in result.summary_lines():
         click.echo(line)
 
@@ -174,7 +176,9 @@ def cook(
     per text or per linked M-shot chain, with its lineage and template ids.
     """
     cfg = load_config(CookConfig, config_path, given(flags, CookConfig))
-    result = run_cook(cfg, run_dir / input_name, run_dir / "cooked", overwrite, executor=executor)
+    run = RunLayout(run_dir)
+    pairs = run.filtered if input_name == "filtered" else run.synth
+    result = run_cook(cfg, pairs, run.cooked, overwrite, executor=executor)
     for line in result.summary_lines():
         click.echo(line)
 
@@ -207,11 +211,12 @@ def mix(
     mix (raw + the synthesizer's training data), domain (all augmented, 1:1 by
     tokens with general instructions). Writes <run-dir>/mix/<name>.
     """
-    defaults = {"corpus": str(run_dir / "corpus")}
-    if (run_dir / "cooked").is_dir():
-        defaults["cooked"] = str(run_dir / "cooked")
+    run = RunLayout(run_dir)
+    defaults = {"corpus": str(run.corpus)}
+    if run.cooked.is_dir():
+        defaults["cooked"] = str(run.cooked)
     cfg = load_with_run_defaults(MixConfig, config_path, defaults, flags)
-    out = run_dir / "mix" / (name or cfg.recipe)
+    out = run.mix(name or cfg.recipe)
     manifest = run_mix(cfg, out, overwrite)
     st = manifest.stats
     click.echo(f"mix ({cfg.recipe}): {manifest.num_records:,} records in {out}")
@@ -234,13 +239,15 @@ Example:
 )
 @CONFIG_OPTION
 @RUN_DIR_OPTION
+@OVERWRITE_OPTION
 @config_options(TokenizerTrainConfig)
-def tokenizer_train(config_path: Path | None, run_dir: Path, **flags: Any) -> None:
+def tokenizer_train(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
     """Train a byte-level BPE on a corpus into <run-dir>/tokenizer (input: corpus by default)."""
+    run = RunLayout(run_dir)
     cfg = load_with_run_defaults(
-        TokenizerTrainConfig, config_path, {"input": [str(run_dir / "corpus")]}, flags
+        TokenizerTrainConfig, config_path, {"input": [str(run.corpus)]}, flags
     )
-    out = train_tokenizer_stage(cfg, run_dir / "tokenizer")
+    out = train_tokenizer_stage(cfg, run.tokenizer, overwrite)
     click.echo(f"tokenizer: vocab {cfg.vocab_size:,} saved to {out}")
 
 
@@ -274,9 +281,10 @@ def tokenize(
     Writes <run-dir>/tokens/<variant>: tokens-*.npy (uint16 when the vocabulary
     allows), an index from token ranges back to record ids, stats and a manifest.
     """
-    defaults = {"tokenizer": str(run_dir / "tokenizer")}
+    run = RunLayout(run_dir)
+    defaults = {"tokenizer": str(run.tokenizer)}
     cfg = load_with_run_defaults(TokenizeConfig, config_path, defaults, flags)
-    out = run_dir / "tokens" / variant
-    manifest = run_tokenize(cfg, run_dir / "mix" / variant, out, overwrite, executor=executor)
+    out = run.tokens(variant)
+    manifest = run_tokenize(cfg, run.mix(variant), out, overwrite, executor=executor)
     st = manifest.stats
     click.echo(f"tokenize: {st.get('sequences', '?')} sequences of {cfg.seq_len} tokens in {out}")

@@ -14,9 +14,11 @@ from instructpt.cli.options import (
     load_with_run_defaults,
     plain_name,
 )
+from instructpt.core.layout import RunLayout
 from instructpt.evaluate import evaluate as run_evaluate
 from instructpt.evaluate import result_lines, write_probe_tasks
 from instructpt.evaluate.config import EvaluateConfig
+from instructpt.evaluate.probe import world_seed
 from instructpt.report import write_report
 
 
@@ -47,13 +49,14 @@ def evaluate(config_path: Path | None, run_dir: Path, variant: str, **flags: Any
     written from <run-dir>/world). Results with stderr and the lm-eval version go
     to <run-dir>/eval/<variant>.json.
     """
-    defaults: dict[str, Any] = {"model": str(run_dir / "models" / variant / "model")}
-    if (run_dir / "world").is_dir():
-        tasks_dir = run_dir / "eval" / "tasks"
-        write_probe_tasks(run_dir / "world", tasks_dir)
-        defaults.update(tasks=["world_probe"], include_path=[str(tasks_dir)])
+    run = RunLayout(run_dir)
+    defaults: dict[str, Any] = {"model": str(run.model(variant))}
+    if run.world.is_dir():
+        # the world's own seed, as `run` uses: the same distractors whichever wrote last
+        write_probe_tasks(run.world, run.eval_tasks, seed=world_seed(run.world))
+        defaults.update(tasks=["world_probe"], include_path=[str(run.eval_tasks)])
     cfg = load_with_run_defaults(EvaluateConfig, config_path, defaults, flags)
-    out = run_dir / "eval" / f"{variant}.json"
+    out = run.eval(variant)
     for line in result_lines(run_evaluate(cfg, out)):
         click.echo(line)
     click.echo(f"written: {out}")

@@ -17,6 +17,7 @@ from instructpt.cli.options import (
 from instructpt.core.config import (
     load_config,
 )
+from instructpt.core.layout import MAGPIE_CACHE, RunLayout
 from instructpt.magpie import magpie as run_magpie
 from instructpt.magpie.config import MagpieConfig
 
@@ -43,7 +44,7 @@ Examples:
 @CONFIG_OPTION
 @RUN_DIR_OPTION
 @OVERWRITE_OPTION
-@config_options(MagpieConfig)
+@config_options(MagpieConfig, skip=("engine_options",))
 def magpie(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: Any) -> None:
     """Write instruction records with no seed data: Magpie (Xu et al. 2024).
 
@@ -56,8 +57,7 @@ def magpie(config_path: Path | None, run_dir: Path, overwrite: bool, **flags: An
     and keeps every finished request in <run-dir>/cache/magpie-replay.sqlite.
     """
     cfg = load_config(MagpieConfig, config_path, given(flags, MagpieConfig))
-    result = run_magpie(
-        cfg, run_dir / "magpie", overwrite, run_dir / "cache" / "magpie-replay.sqlite"
-    )
+    run = RunLayout(run_dir)
+    result = run_magpie(cfg, run.magpie, overwrite, run.cache / MAGPIE_CACHE)
     for line in result.summary_lines():
         click.echo(line)

@@ -19,6 +19,7 @@ from instructpt.cli.options import (
 from instructpt.core.config import (
     load_config,
 )
+from instructpt.core.layout import SYNTH_CACHE, RunLayout
 from instructpt.synth.config import PlanConfig, SynthesizeConfig
 from instructpt.synth.plan import PLAN_NAME
 from instructpt.synth.plan import plan as run_plan
@@ -50,11 +51,12 @@ def train_synthesizer(
     loadable unchanged by the hf, openai and vllm engines. With no data flags it
     trains on <run-dir>/world (run `instructpt world` first).
     """
+    run = RunLayout(run_dir)
     defaults: dict[str, Any] = {}
-    if (run_dir / "world").is_dir():
-        defaults["world_dir"] = str(run_dir / "world")
+    if run.world.is_dir():
+        defaults["world_dir"] = str(run.world)
     cfg = load_with_run_defaults(TrainSynthesizerConfig, config_path, defaults, flags)
-    result = run_train(cfg, run_dir / "models" / "synthesizer", overwrite)
+    result = run_train(cfg, run.synthesizer, overwrite)
     m = result.metrics
     state = "reused (same config and data)" if result.reused else "trained"
     click.echo(f"synthesizer {state}: {result.out_dir}")
@@ -84,7 +86,7 @@ Examples:
 @RUN_DIR_OPTION
 @OVERWRITE_OPTION
 @executor_options(replicas=True)
-@config_options(SynthesizeConfig, skip=("miner",))
+@config_options(SynthesizeConfig, skip=("miner", "engine_options"))
 def synthesize(
     config_path: Path | None, run_dir: Path, overwrite: bool, executor: Any, **flags: Any
 ) -> None:
@@ -95,23 +97,21 @@ def synthesize(
     <run-dir>/cache/synth-replay.sqlite so a rerun never pays twice.
     """
     cfg = load_config(SynthesizeConfig, config_path, given(flags, SynthesizeConfig))
+    run = RunLayout(run_dir)
     result = run_synthesize(
-        cfg,
-        run_dir / "corpus",
-        run_dir / "synth",
-        run_dir / "cache" / "synth-replay.sqlite",
-        overwrite,
-        executor=executor,
+        cfg, run.corpus, run.synth, run.cache / SYNTH_CACHE, overwrite, executor=executor
     )
     for line in result.summary_lines():
         click.echo(line)
 
 
 #: Flags the planner sets itself (the sample run is quiet, uncached, one miner worker)
-#: or takes otherwise (INPUTS is the argument; miner options go under `synthesize.miner`).
+#: or takes otherwise (INPUTS is the argument; miner options go under `synthesize.miner`,
+#: a registered engine's under `synthesize.engine_options`, in --config).
 SKIPPED_FLAGS = (
     "input",
     "synthesize_miner",
+    "synthesize_engine_options",
     "synthesize_progress",
     "synthesize_replay_cache",
     "synthesize_keep_raw",
@@ -159,6 +159,7 @@ def plan(
     if inputs:
         overrides["input"] = list(inputs)
     cfg = load_config(PlanConfig, config_path, overrides)
-    result = run_plan(cfg, run_dir / "corpus", out or run_dir / "plan" / PLAN_NAME)
+    run = RunLayout(run_dir)
+    result = run_plan(cfg, run.corpus, out or run.plan / PLAN_NAME)
     for line in result.table():
         click.echo(line)

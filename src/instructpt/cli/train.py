@@ -21,6 +21,7 @@ from instructpt.cli.options import (
 from instructpt.core.config import (
     load_config,
 )
+from instructpt.core.layout import RunLayout
 from instructpt.train.config import ModelSpec, PretrainConfig, SftConfig
 from instructpt.train.pretrain import pretrain as run_pretrain
 from instructpt.train.sft import sft as run_sft
@@ -74,12 +75,10 @@ def pretrain(
     Writes <run-dir>/models/<name>: model/ (save_pretrained, safetensors, with the
     tokenizer), metrics.jsonl, checkpoints/ and a manifest.
     """
-    defaults = {
-        "tokens": str(run_dir / "tokens" / variant),
-        "tokenizer": str(run_dir / "tokenizer"),
-    }
+    run = RunLayout(run_dir)
+    defaults = {"tokens": str(run.tokens(variant)), "tokenizer": str(run.tokenizer)}
     cfg = load_with_run_defaults(PretrainConfig, config_path, defaults, flags)
-    result = run_pretrain(cfg, run_dir / "models" / (name or variant), overwrite)
+    result = run_pretrain(cfg, run.models(name or variant), overwrite)
     echo_main_rank(result.summary_lines())
 
 
@@ -119,11 +118,12 @@ def continue_(
     The token shards must have been made with the model's tokenizer (checked).
     Writes <run-dir>/models/<name> (default: <variant>-continued).
     """
-    defaults = {"tokens": str(run_dir / "tokens" / variant)}
+    run = RunLayout(run_dir)
+    defaults = {"tokens": str(run.tokens(variant))}
     cfg = load_with_run_defaults(PretrainConfig, config_path, defaults, flags)
     if cfg.init_from is None:
         raise click.UsageError("continue needs --init-from (a model directory or hub name)")
-    result = run_pretrain(cfg, run_dir / "models" / (name or f"{variant}-continued"), overwrite)
+    result = run_pretrain(cfg, run.models(name or f"{variant}-continued"), overwrite)
     echo_main_rank(result.summary_lines())
 
 
@@ -169,7 +169,7 @@ def sft(
     if data:
         overrides["data"] = list(data)
     cfg = load_config(SftConfig, config_path, overrides)
-    result = run_sft(cfg, run_dir / "models" / name, overwrite)
+    result = run_sft(cfg, RunLayout(run_dir).models(name), overwrite)
     if os.environ.get("RANK", "0") == "0":  # under torchrun every rank runs the command
         for line in result.summary_lines():
             click.echo(line)

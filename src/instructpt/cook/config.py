@@ -1,4 +1,4 @@
-"""The cook stage's config (lives here until the lead moves it into instructpt.config)."""
+"""The cook stage's config."""
 
 from __future__ import annotations
 

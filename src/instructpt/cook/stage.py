@@ -39,11 +39,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from instructpt.cook.config import CookConfig
 from instructpt.cook.render import cook_chain
-from instructpt.core.atomic import atomic_write_bytes
 from instructpt.core.runner import StageResult, counts_line, dropped_counts, run_map_stage
 from instructpt.synth.format import has_tag
 
@@ -51,7 +48,6 @@ if TYPE_CHECKING:
     from instructpt.core.executor import Executor
 
 STAGE = "cook"
-STATS_NAME = "stats.json"
 
 
 def chain_groups(
@@ -162,8 +158,4 @@ def cook(
         compression_level=cfg.compression_level,
         executor=executor,
     )
-    if not done:
-        atomic_write_bytes(
-            out_dir / STATS_NAME, orjson.dumps(manifest.stats, option=orjson.OPT_INDENT_2)
-        )
     return CookResult(manifest, out_dir, time.perf_counter() - start, already_done=done)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from instructpt.core.atomic import atomic_write_text
 from instructpt.errors import ConfigError
 
 C = TypeVar("C", bound=BaseModel)
@@ -118,8 +119,6 @@ def load_config(model: type[C], path: Path | None, overrides: dict[str, Any] | N
 
 def dump_config(config: BaseModel, path: Path) -> None:
     """Write the resolved config as YAML next to the outputs (atomically)."""
-    from instructpt.core.atomic import atomic_write_text
-
     data = config.model_dump(mode="json")
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
 

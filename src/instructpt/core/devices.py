@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
+from instructpt.errors import InputError
 
 
 def resolve_device(device: str) -> str:
-    import torch
+    """`auto` is CUDA when torch sees a GPU, else CPU; asking for CUDA without one fails here."""
+    import torch  # heavy: only when a device is really needed
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
-        from instructpt.errors import InputError
-
         raise InputError(f"device {device!r} asked for, but torch sees no CUDA device")
     return device
 

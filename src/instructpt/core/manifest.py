@@ -19,6 +19,8 @@ from instructpt.core.atomic import atomic_write_bytes
 from instructpt.errors import InputError
 
 MANIFEST_NAME = "_manifest.json"
+#: The manifest's `stats`, alone and indented, for people and reports to read.
+STATS_NAME = "stats.json"
 
 
 @dataclass
@@ -27,6 +29,11 @@ class ShardInfo:
     records: int
     sha256: str
     bytes: int
+
+    @classmethod
+    def of(cls, path: Path, records: int, sha256: str) -> ShardInfo:
+        """The entry of a file just written to `path` (named by its file name)."""
+        return cls(path.name, records, sha256, path.stat().st_size)
 
 
 @dataclass
@@ -49,6 +56,10 @@ class Manifest:
 
 def write_manifest(folder: Path, manifest: Manifest) -> None:
     atomic_write_bytes(folder / MANIFEST_NAME, manifest.to_json())
+
+
+def write_stats(folder: Path, stats: dict[str, Any]) -> None:
+    atomic_write_bytes(folder / STATS_NAME, orjson.dumps(stats, option=orjson.OPT_INDENT_2))
 
 
 def read_manifest(folder: Path) -> Manifest | None:

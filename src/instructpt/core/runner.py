@@ -4,9 +4,9 @@ Every stage after ingest is a plain function over an iterator of records
 (STYLE.md, principle 2); this module wraps it with everything else: one output
 shard per input shard (so shard assignment stays a function of document id),
 a progress bar with records/s and ETA, atomic shard writes, done markers,
-stats merged across shards, and the manifest last. A rerun skips shards
-marked done and redoes the others from scratch, so a kill anywhere gives the
-same bytes as an uninterrupted run provided the stage function is
+stats merged across shards, then `stats.json` and the manifest last. A rerun
+skips shards marked done and redoes the others from scratch, so a kill
+anywhere gives the same bytes as an uninterrupted run provided the stage function is
 deterministic, which every stage promises.
 """
 
@@ -17,7 +17,7 @@ import hashlib
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,7 @@ def run_map_stage(
     compression_level: int = 3,
     num_workers: int = 1,
     executor: Executor | None = None,
+    summarize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> tuple[Manifest, bool]:
     """Apply `fn` to every shard of `in_dir`; returns (manifest, already_done).
 
@@ -66,6 +67,8 @@ def run_map_stage(
     done markers are written in that order, so the output bytes, markers and
     manifest never depend on the worker count. An `executor` (`--executor ray`)
     maps the same shards elsewhere, one task per shard, with the same guarantees.
+    `summarize` turns the summed flat counters into the stats the manifest and
+    `stats.json` publish (default: the counters, sorted by name).
     """
     source = require_manifest(in_dir, input_stage)
     opened = open_stage_dir(out_dir, stage, cfg, manifest_fingerprint(source), overwrite)
@@ -106,16 +109,10 @@ def run_map_stage(
             info = finished[shard.file]
             infos.append(ShardInfo(**info["shard"]))
             totals.update(info["stats"])
-    manifest = Manifest(
-        stage=stage,
-        config_hash=cfg.config_hash(),
-        input_fingerprint=manifest_fingerprint(source),
-        format="jsonl.zst",
-        shards=infos,
-        stats=dict(sorted(totals.items())),
-    )
-    opened.finish(manifest)
-    return manifest, False
+    stats: dict[str, Any] = dict(sorted(totals.items()))
+    if summarize is not None:
+        stats = summarize(stats)
+    return opened.finish(opened.manifest(infos, stats)), False
 
 
 def _map_shard(
@@ -140,15 +137,7 @@ def _map_shard(
     if tick is not None:
         tick(stats["read"] & 255)
     stats["written"] = count
-    return {
-        "shard": {
-            "file": target.name,
-            "records": count,
-            "sha256": sha,
-            "bytes": target.stat().st_size,
-        },
-        "stats": dict(stats),
-    }
+    return {"shard": asdict(ShardInfo.of(target, count, sha)), "stats": dict(stats)}
 
 
 @dataclass

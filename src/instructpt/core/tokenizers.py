@@ -31,7 +31,6 @@ import orjson
 
 from instructpt.errors import InputError
 
-
 #: Largest vocabulary whose ids fit uint16 (ids 0..65535).
 UINT16_VOCAB = 1 << 16
 

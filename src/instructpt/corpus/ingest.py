@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,8 +105,7 @@ def ingest(cfg: IngestConfig, out_dir: Path, overwrite: bool = False) -> IngestR
         file=sys.stderr,
     ) as bar:
         _read_all_sources(sources, cfg, units, finished, bar)
-        manifest = _assemble_shards(stage, cfg, units, fingerprint)
-    stage.finish(manifest)
+        manifest = stage.finish(_assemble_shards(stage, cfg, units))
     return IngestResult(manifest, out_dir, time.perf_counter() - start, resumed_blocks=resumed)
 
 
@@ -288,7 +287,7 @@ def _write_unit(
 # --------------------------------------------------------------------------- assembling shards
 
 
-def _assemble_shards(stage: StageDir, cfg: IngestConfig, units: Path, fingerprint: str) -> Manifest:
+def _assemble_shards(stage: StageDir, cfg: IngestConfig, units: Path) -> Manifest:
     merged = stage.work / "merged"
     merged.mkdir(exist_ok=True)
     unit_dirs = sorted(u for u in units.iterdir() if not u.name.startswith("."))
@@ -324,14 +323,7 @@ def _assemble_shards(stage: StageDir, cfg: IngestConfig, units: Path, fingerprin
     if chunks:
         atomic_write_bytes(stage.path / QUARANTINE_NAME, b"".join(chunks))
     stats = {"read": read, "kept": kept - duplicates, "skipped": dict(sorted(skipped.items()))}
-    return Manifest(
-        stage=STAGE,
-        config_hash=cfg.config_hash(),
-        input_fingerprint=fingerprint,
-        format="jsonl.zst",
-        shards=infos,
-        stats=stats,
-    )
+    return stage.manifest(infos, stats)
 
 
 def _assemble_one(shard: int, unit_dirs: list[Path], target: Path, level: int) -> dict[str, Any]:
@@ -365,12 +357,4 @@ def _assemble_one(shard: int, unit_dirs: list[Path], target: Path, level: int) -
                 yield line
 
     count, sha = write_lines(target, lines(), level)
-    return {
-        "shard": {
-            "file": target.name,
-            "records": count,
-            "sha256": sha,
-            "bytes": target.stat().st_size,
-        },
-        "duplicates": duplicates,
-    }
+    return {"shard": asdict(ShardInfo.of(target, count, sha)), "duplicates": duplicates}

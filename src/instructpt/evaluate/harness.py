@@ -26,6 +26,11 @@ The results file holds, per task: the metric values and their standard
 errors, the number of shots and of samples, the task version; plus the exact
 lm-eval, transformers and torch versions, the model path, the resolved
 config, whether BOS was really prepended, and lm-eval's own output per call.
+
+It also records what every stage's manifest records: the config hash and the
+input fingerprint (the bytes of the local model folder and of the task
+folders). A rerun whose config and inputs match returns that file without
+loading anything; a changed config, model or task folder runs again.
 """
 
 from __future__ import annotations
@@ -40,12 +45,10 @@ from pathlib import Path
 from typing import Any
 
 from instructpt.core.atomic import atomic_write_text
-from instructpt.core.lm_eval_tasks import (  # moved
-    build_task_manager,
-    offline_mode,
-)
+from instructpt.core.lm_eval_tasks import build_task_manager, offline_mode
+from instructpt.core.resume import content_fingerprint, current_result, stamp
 from instructpt.errors import InputError
-from instructpt.evaluate.config import PRESETS, EvaluateConfig  # moved
+from instructpt.evaluate.config import PRESETS, EvaluateConfig
 
 log = logging.getLogger(__name__)
 
@@ -221,17 +224,32 @@ def _bos_added(lm: Any) -> bool | None:
 # --------------------------------------------------------------------------- the stage
 
 
-def evaluate(cfg: EvaluateConfig, out_path: Path) -> dict[str, Any]:
+def input_fingerprint(model: str, local: bool, include_path: Sequence[str]) -> str:
+    """The bytes evaluated: a local model folder's files and the task folders'.
+
+    A hub model is its name alone, which the config holds.
+    """
+    return content_fingerprint([Path(p) for p in ([model] if local else []) + list(include_path)])
+
+
+def evaluate(cfg: EvaluateConfig, out_path: Path, overwrite: bool = False) -> dict[str, Any]:
     """Run lm-eval on `cfg.model` over `cfg.tasks`; write and return the results.
 
     Inputs (model folder, include folders, task names) are checked before the
-    model is loaded. `out_path` is written atomically, as indented JSON.
+    model is loaded. `out_path` is written atomically, as indented JSON. When it
+    already holds the results of this config on these inputs they are returned
+    as they are, unless `overwrite`.
     """
+    model, local = resolve_model(cfg.model)
+    include_path = _check_include_paths(cfg.include_path)
+    fingerprint = input_fingerprint(model, local, include_path)
+    done = None if overwrite else current_result(Path(out_path), cfg, fingerprint)
+    if done is not None:
+        return done
+
     import lm_eval
     from lm_eval.api.registry import get_model
 
-    model, local = resolve_model(cfg.model)
-    include_path = _check_include_paths(cfg.include_path)
     plan = plan_runs(cfg.tasks, cfg.num_fewshot)
     names = [n for _, group in plan for n in group]
     # The same model arguments as `--model_args pretrained=DIR,add_bos_token=True`; the
@@ -306,6 +324,7 @@ def evaluate(cfg: EvaluateConfig, out_path: Path) -> dict[str, Any]:
         "chat_template": lm.chat_template(True) if cfg.apply_chat_template else None,
         "results": results,
         "config": cfg.model_dump(mode="json"),
+        **stamp(cfg, fingerprint),
         "model_args": model_args,
         "seconds": round(time.time() - started, 3),
         "runs": runs,

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.resume import CONFIG_NAME
 from instructpt.errors import InputError
 from instructpt.world.phrasings import MC_OPTIONS_HEADER
 from instructpt.world.qa import NUM_DISTRACTORS
@@ -226,6 +227,22 @@ _GEN_BODY: dict[str, Any] = {
         }
     ],
 }
+
+
+def world_seed(world_dir: Path) -> int:
+    """The seed the world was built with (its resolved config.yaml), which `run` draws with.
+
+    `instructpt run` writes the probe tasks with the world's seed; `instructpt evaluate`
+    reads it here, so both write the same distractors into the same folder.
+    """
+    config = Path(world_dir) / CONFIG_NAME
+    try:
+        seed = (yaml.safe_load(config.read_text("utf-8")) or {}).get("seed")
+    except (OSError, yaml.YAMLError, AttributeError) as exc:
+        raise InputError(f"{config}: cannot read the world's seed ({exc})") from None
+    if not isinstance(seed, int):
+        raise InputError(f"{config} has no integer `seed`: write the world with `instructpt world`")
+    return seed
 
 
 def write_probe_tasks(world_dir: Path, out_dir: Path, seed: int = 0) -> list[str]:

@@ -1,4 +1,4 @@
-"""The filter stage's config (lives here until the lead moves it into instructpt.config)."""
+"""The filter stage's config."""
 
 from __future__ import annotations
 

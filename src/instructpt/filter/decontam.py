@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from instructpt.core.lm_eval_tasks import build_task_manager, offline_mode
 from instructpt.errors import InputError
 from instructpt.filter.normalize import WordHasher, ngram_hashes, sequence_hash, words
 
@@ -151,8 +152,6 @@ def task_docs(
     folders first, lm-eval's own index only when a name is not local); groups
     and tags expand to their tasks, taken in sorted name order.
     """
-    from instructpt.core.lm_eval_tasks import build_task_manager, offline_mode
-
     with offline_mode(offline):
         manager = build_task_manager(list(include_path), list(names), metadata={})
         tasks = manager.load(list(names))["tasks"]

@@ -44,6 +44,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,7 @@ import orjson
 from tqdm import tqdm
 
 from instructpt.core.atomic import atomic_write_bytes
-from instructpt.core.manifest import Manifest, ShardInfo, require_manifest
+from instructpt.core.manifest import ShardInfo, require_manifest
 from instructpt.core.resume import open_stage_dir
 from instructpt.core.runner import (
     StageResult,
@@ -68,7 +69,6 @@ from instructpt.filter.grounding import TextGrounding, check_pair
 from instructpt.filter.normalize import WordHasher, words
 
 STAGE = "filter"
-STATS_NAME = "stats.json"
 DEDUP_DIR = "dedup"
 
 
@@ -296,15 +296,7 @@ def filter_pairs(
                 if dedup is not None:
                     kept = np.concatenate(added) if added else np.empty((0, dedup.bands), np.uint64)
                     atomic_write_bytes(keys_file, _npy_bytes(kept))
-                info = {
-                    "shard": {
-                        "file": shard.file,
-                        "records": count,
-                        "sha256": sha,
-                        "bytes": target.stat().st_size,
-                    },
-                    "stats": dict(stats),
-                }
+                info = {"shard": asdict(ShardInfo.of(target, count, sha)), "stats": dict(stats)}
                 atomic_write_bytes(marker, orjson.dumps(info))
             infos.append(ShardInfo(**info["shard"]))
             totals.update(info["stats"])
@@ -313,16 +305,5 @@ def filter_pairs(
         totals.update(eval_index.stats)
     if dedup is not None:
         totals["dedup_index_keys"] = len(dedup.index)
-    manifest = Manifest(
-        stage=STAGE,
-        config_hash=cfg.config_hash(),
-        input_fingerprint=fingerprint[:16],
-        format="jsonl.zst",
-        shards=infos,
-        stats=dict(sorted(totals.items())),
-    )
-    opened.finish(manifest)
-    atomic_write_bytes(
-        out_dir / STATS_NAME, orjson.dumps(manifest.stats, option=orjson.OPT_INDENT_2)
-    )
+    manifest = opened.finish(opened.manifest(infos, dict(sorted(totals.items()))))
     return FilterResult(manifest, out_dir, time.perf_counter() - start)

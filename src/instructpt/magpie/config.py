@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+import difflib
+from typing import Any, ClassVar
 
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from instructpt.core.config import StageConfig
-from instructpt.synth.config import (
+from instructpt.magpie.templates import TEMPLATE_CHOICES
+from instructpt.synth.config import SynthesizeConfig, hide_empty_engine_options
+from instructpt.synth.engines.options import (
     HFEngineConfig,
     OpenAIEngineConfig,
-    SynthesizeConfig,
     VLLMEngineConfig,
 )
+from instructpt.synth.engines.registry import ENGINES, check_engine_name, check_engine_options
 
 #: Openings of refusals and disclaimers, matched case-insensitively near the start of a
 #: response (Magpie's released filters drop such answers; the list is ours, editable).
@@ -47,7 +56,10 @@ class MagpieConfig(StageConfig):
         {"progress", "openai", "vllm", "replay_cache"}
     )
 
-    engine: Literal["hf", "openai", "vllm"] = Field("hf", description="Generation backend.")
+    engine: str = Field(
+        "hf",
+        description=f"Generation backend ({', '.join(ENGINES)}: synth/engines/registry.py).",
+    )
     model: str = Field(..., description="Aligned chat model: a local directory or a hub name.")
     revision: str | None = Field(None, description="Hub revision (commit, tag, branch).")
     tokenizer: str | None = Field(
@@ -129,14 +141,26 @@ class MagpieConfig(StageConfig):
     hf: HFEngineConfig = Field(default_factory=HFEngineConfig)  # type: ignore[arg-type]
     openai: OpenAIEngineConfig = Field(default_factory=OpenAIEngineConfig)  # type: ignore[arg-type]
     vllm: VLLMEngineConfig = Field(default_factory=VLLMEngineConfig)  # type: ignore[arg-type]
+    engine_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of an engine registered without a section of its own "
+        "(validated by its options model; see synth/engines/registry.py).",
+    )
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, name: str) -> str:
+        return check_engine_name(name)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return hide_empty_engine_options(handler(self))
 
     @model_validator(mode="after")
     def _consistent(self) -> MagpieConfig:
-        from instructpt.magpie.templates import TEMPLATE_CHOICES
+        check_engine_options(self)
 
         if self.template not in TEMPLATE_CHOICES:
-            import difflib
-
             close = difflib.get_close_matches(self.template, TEMPLATE_CHOICES, n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             raise ValueError(
@@ -169,5 +193,6 @@ class MagpieConfig(StageConfig):
             hf=self.hf,
             openai=self.openai,
             vllm=self.vllm,
+            engine_options=self.engine_options,
             progress=self.progress,
         )

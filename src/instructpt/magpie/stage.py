@@ -68,7 +68,7 @@ from instructpt.magpie.templates import (
     response_prompt,
     template_from_config,
 )
-from instructpt.synth.cache import ReplayCache, request_key
+from instructpt.synth.cache import request_key
 from instructpt.synth.config import SynthesizeConfig
 from instructpt.synth.engines.base import (
     Completion,
@@ -78,7 +78,9 @@ from instructpt.synth.engines.base import (
     cut_at_stop,
     require_completions,
 )
-from instructpt.synth.runner import build_engine, load_tokenizer
+from instructpt.synth.engines.registry import build_engine, preferred_batch, seeds_per_request
+from instructpt.synth.requests import CachedRequests
+from instructpt.synth.runner import load_tokenizer
 
 STAGE = "magpie"
 STATS_NAME = "stats.json"
@@ -177,7 +179,9 @@ def magpie(
         return MagpieResult(opened.done, out_dir, already_done=True)
     markers = template.template_tokens + tuple(getattr(tokenizer, "all_special_tokens", []) or [])
     filters = MagpieFilters(cfg, markers)
-    gen = _Generator(cfg, scfg, engine_factory, cache_path if cfg.replay_cache else None)
+    gen = _Generator(
+        cfg, CachedRequests(scfg, engine_factory, cache_path if cfg.replay_cache else None)
+    )
     try:
         records, dropped, stats = _generate(cfg, tokenizer, template, filters, gen)
     finally:
@@ -205,8 +209,8 @@ def magpie(
         manifest,
         out_dir,
         time.perf_counter() - start,
-        requests_sent=gen.sent,
-        cache_hits=gen.cache.hits if gen.cache else 0,
+        requests_sent=gen.requests.sent,
+        cache_hits=gen.requests.cache_hits,
     )
 
 
@@ -220,25 +224,6 @@ def _response_params(cfg: MagpieConfig, template: ChatTemplate) -> DecodingParam
     )
 
 
-def _seeds_per_request(cfg: MagpieConfig) -> bool:
-    """Whether the engine seeds each request (openai, vllm) rather than each batch (hf)."""
-    return cfg.engine != "hf"
-
-
-def _batch_size(cfg: MagpieConfig) -> int:
-    """Prompts per engine call, from the config (a resumed run forms the same batches).
-
-    On openai, 16 waves of `concurrency` keep the slots busy past each call's
-    slowest request; every finished request is cached at once, so a kill loses
-    nothing finished. On vllm one call schedules the whole batch.
-    """
-    if cfg.engine == "hf":
-        return cfg.hf.batch_size
-    if cfg.engine == "openai":
-        return cfg.openai.concurrency * 16
-    return 1024
-
-
 def _query_groups(
     cfg: MagpieConfig, stops: tuple[str, ...] = ()
 ) -> list[tuple[list[int], DecodingParams]]:
@@ -247,8 +232,8 @@ def _query_groups(
     On hf the call's seed is the group's; elsewhere each query brings its own
     (`_query_prompts`), and the call's seed is its first query's.
     """
-    per_request = _seeds_per_request(cfg)
-    size = _batch_size(cfg)
+    per_request = seeds_per_request(cfg)
+    size = preferred_batch(cfg)
     groups = []
     for g, begin in enumerate(range(0, cfg.num_queries, size)):
         seed = group_seed(cfg.seed, begin if per_request else g)
@@ -262,7 +247,7 @@ def _query_groups(
 def _query_prompts(cfg: MagpieConfig, prefix: Prompt) -> list[Prompt]:
     """The prefix once per query; where requests are seeded one by one, query `i` carries
     seed `group_seed(seed, i)`: the seed it had when such queries went one per call."""
-    if not _seeds_per_request(cfg):
+    if not seeds_per_request(cfg):
         return [prefix] * cfg.num_queries
     return [replace(prefix, seed=group_seed(cfg.seed, i)) for i in range(cfg.num_queries)]
 
@@ -328,7 +313,7 @@ def _generate(
         for i in order
     ]
     by_length = sorted(range(len(prompts)), key=lambda j: (len(prompts[j].token_ids), j))
-    batch = _batch_size(cfg)
+    batch = preferred_batch(cfg)
     params = _response_params(cfg, template)
     calls = [(by_length[b : b + batch], params) for b in range(0, len(by_length), batch)]
     with gen.progress(len(prompts), "magpie responses"):
@@ -407,31 +392,15 @@ def _record_id(cfg: MagpieConfig, template: ChatTemplate, index: int) -> str:
 
 
 class _Generator:
-    """The engine (built lazily), the replay cache and the request counters of one run."""
+    """Magpie's calls (seeded query groups, then responses) over the shared request loop."""
 
-    def __init__(
-        self,
-        cfg: MagpieConfig,
-        scfg: SynthesizeConfig,
-        engine_factory: Callable[[SynthesizeConfig], Engine],
-        cache_path: Path | None,
-    ) -> None:
+    def __init__(self, cfg: MagpieConfig, requests: CachedRequests) -> None:
         self.cfg = cfg
-        self.scfg = scfg
-        self.engine_factory = engine_factory
-        self.engine: Engine | None = None
-        self.cache = ReplayCache(cache_path) if cache_path is not None else None
-        self.sent = 0
+        self.requests = requests
         self.bar: Any = None
 
     def identity(self, kind: str, params: DecodingParams) -> dict[str, Any]:
-        return {
-            "name": self.cfg.engine,
-            "model": self.cfg.model,
-            "revision": self.cfg.revision,
-            "decoding": params.as_dict(),
-            "magpie": kind,
-        }
+        return self.requests.identity(params, magpie=kind)
 
     @contextmanager
     def progress(self, total: int, desc: str) -> Iterator[None]:
@@ -464,7 +433,7 @@ class _Generator:
         results: list[Completion | None] = [None] * len(prompts)
         for idxs, params in calls:
             keys = self._keys(prompts, idxs, params, kind)
-            cached = [self.cache.get(k) if self.cache is not None else None for k in keys]
+            cached = self.requests.cached(keys)
             if kind == "query" and any(prompts[i].seed is None for i in idxs):
                 todo = [] if all(c is not None for c in cached) else list(range(len(idxs)))
             else:
@@ -478,20 +447,14 @@ class _Generator:
                 continue
 
             def on_result(
-                j: int,
-                completion: Completion,
-                todo: list[int] = todo,
-                idxs: list[int] = idxs,
-                keys: list[str] = keys,
+                j: int, completion: Completion, todo: list[int] = todo, idxs: list[int] = idxs
             ) -> None:
-                r = todo[j]
-                results[idxs[r]] = completion
-                if self.cache is not None and completion.finish_reason != "error":
-                    self.cache.put(keys[r], completion)
+                results[idxs[todo[j]]] = completion
                 self._tick()
 
-            self.sent += len(todo)
-            self.get_engine().generate([prompts[idxs[r]] for r in todo], params, on_result)
+            self.requests.send(
+                [prompts[idxs[r]] for r in todo], [keys[r] for r in todo], params, on_result
+            )
         return require_completions(results, lambda i: f"magpie {kind} request {i}")
 
     def _keys(
@@ -517,13 +480,5 @@ class _Generator:
         if self.bar is not None:
             self.bar.update(1)
 
-    def get_engine(self) -> Engine:
-        if self.engine is None:
-            self.engine = self.engine_factory(self.scfg)
-        return self.engine
-
     def close(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
-        if self.cache is not None:
-            self.cache.close()
+        self.requests.close()

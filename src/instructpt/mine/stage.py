@@ -23,10 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from instructpt.core.atomic import atomic_write_bytes
-from instructpt.core.manifest import write_manifest
 from instructpt.core.runner import StageResult, counts_line, run_map_stage
 from instructpt.mine.config import MineConfig
 from instructpt.mine.miner import MINER_VERSION, mine_text
@@ -37,7 +33,6 @@ if TYPE_CHECKING:
 
 #: The manifest names the stage it replaces, so downstream stages accept it.
 STAGE = "synthesize"
-STATS_NAME = "stats.json"
 HISTOGRAM_TOP = 10
 
 
@@ -190,13 +185,7 @@ def mine(
         compression_level=cfg.compression_level,
         num_workers=cfg.num_workers,
         executor=executor,
-    )
-    if "engine" not in manifest.stats:
         # The runner sums flat counters; publish them in the synthesize stage's shape.
-        # Idempotent, so a kill between the two manifest writes is repaired on rerun.
-        manifest.stats = summarize_stats(manifest.stats, cfg)
-        write_manifest(out_dir, manifest)
-        atomic_write_bytes(
-            out_dir / STATS_NAME, orjson.dumps(manifest.stats, option=orjson.OPT_INDENT_2)
-        )
+        summarize=functools.partial(summarize_stats, cfg=cfg),
+    )
     return MineResult(manifest, out_dir, time.perf_counter() - start, already_done=done)

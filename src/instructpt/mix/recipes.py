@@ -26,12 +26,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from instructpt.errors import InputError
-
-Recipe = Literal["vanilla", "instruct", "mix", "domain"]
-RECIPES: tuple[str, ...] = ("vanilla", "instruct", "mix", "domain")
 
 #: Default share of general-instruction tokens per recipe (domain: 1:1 by tokens).
 DEFAULT_GENERAL_SHARE = {"mix": 0.2, "domain": 0.5}

@@ -38,13 +38,13 @@ import orjson
 from tqdm import tqdm
 
 from instructpt.core.atomic import atomic_open, atomic_write_bytes
-from instructpt.core.manifest import Manifest, ShardInfo
+from instructpt.core.manifest import Manifest, ShardInfo, require_manifest
 from instructpt.core.parallel import map_ordered
 from instructpt.core.resume import StageDir, open_stage_dir
 from instructpt.core.shards import read_shard, shard_name, write_lines
 from instructpt.core.tokenizers import TokenizerSpec, encode_texts, load_tokenizer_spec
 from instructpt.errors import InputError
-from instructpt.mix.config import MixConfig  # moved
+from instructpt.mix.config import MixConfig
 from instructpt.mix.inputs import Unit, general_units, iter_unit, stage_units
 from instructpt.mix.parquet import PARQUET_DIR, write_parquet
 from instructpt.mix.recipes import (
@@ -56,7 +56,6 @@ from instructpt.mix.recipes import (
 )
 
 STAGE = "mix"
-STATS_NAME = "stats.json"
 CACHE_SUFFIX = ".tokens.npz"
 ENCODE_BATCH = 1024
 _FRAME = struct.Struct("<qII")  # output position, bytes of the JSON line, number of ids
@@ -259,17 +258,7 @@ def mix(cfg: MixConfig, out_dir: Path, overwrite: bool = False) -> Manifest:
     infos = _write_outputs(opened, cfg, spec, units, encoded, bases, plan)
     stats["tokenizer_fingerprint"] = spec.fingerprint
     stats["token_cache"] = CACHE_SUFFIX
-    manifest = Manifest(
-        stage=STAGE,
-        config_hash=cfg.config_hash(),
-        input_fingerprint=_fingerprint(spec, parts),
-        format="jsonl.zst",
-        shards=infos,
-        stats=stats,
-    )
-    atomic_write_bytes(out_dir / STATS_NAME, orjson.dumps(stats, option=orjson.OPT_INDENT_2))
-    opened.finish(manifest)
-    return manifest
+    return opened.finish(opened.manifest(infos, stats))
 
 
 def _write_outputs(
@@ -318,7 +307,7 @@ def _write_outputs(
         if cfg.write_parquet:
             parquet = opened.path / PARQUET_DIR / name.replace(".jsonl.zst", ".parquet")
             write_parquet(parquet, records)
-        info = ShardInfo(name, count, sha, (opened.path / name).stat().st_size)
+        info = ShardInfo.of(opened.path / name, count, sha)
         atomic_write_bytes(marker, orjson.dumps(info.__dict__))
         infos.append(info)
     return infos
@@ -380,7 +369,5 @@ def _read_bucket(path: Path, spec: TokenizerSpec) -> tuple[list[bytes], list[np.
 
 def read_mix(mix_dir: Path) -> Iterator[dict[str, Any]]:
     """Every record of a finished mix directory, in order (for tests and inspection)."""
-    from instructpt.core.manifest import require_manifest
-
     for shard in require_manifest(mix_dir, "mix").shards:
         yield from read_shard(mix_dir / shard.file)

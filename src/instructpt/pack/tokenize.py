@@ -45,14 +45,14 @@ from instructpt.core.runner import manifest_fingerprint
 from instructpt.core.shards import read_shard
 from instructpt.core.tokenizers import TokenizerSpec, encode_texts, frame_ids, load_tokenizer_spec
 from instructpt.errors import InputError
+from instructpt.mix.stage import cache_name
 
 if TYPE_CHECKING:
     from instructpt.core.executor import Executor
-from instructpt.pack.config import TokenizeConfig  # moved
+from instructpt.pack.config import TokenizeConfig
 
 STAGE = "tokenize"
 INDEX_NAME = "index.json"
-STATS_NAME = "stats.json"
 INDEX_VERSION = 1
 ENCODE_BATCH = 1024
 
@@ -154,8 +154,6 @@ def tokenize(
     `executor`: None packs here (`num_workers` processes); `--executor ray` packs
     each shard as a Ray task (same files: `pack_shard` writes them atomically).
     """
-    from instructpt.mix.stage import cache_name
-
     spec = load_tokenizer_spec(cfg.tokenizer)
     source = require_manifest(mix_dir, "mix")
     fingerprint = _input_fingerprint(source, spec)
@@ -236,14 +234,5 @@ def tokenize(
         "shards_encoded": sum(1 for i in done if i["origin"] == "text"),
         "shards_resumed": sum(1 for i in done if i["origin"] == "resumed"),
     }
-    atomic_write_bytes(out_dir / STATS_NAME, orjson.dumps(stats, option=orjson.OPT_INDENT_2))
-    manifest = Manifest(
-        stage=STAGE,
-        config_hash=cfg.config_hash(),
-        input_fingerprint=fingerprint,
-        format="npy",
-        shards=[ShardInfo(i["file"], i["records"], i["sha256"], i["bytes"]) for i in done],
-        stats=stats,
-    )
-    opened.finish(manifest)
-    return manifest
+    shard_infos = [ShardInfo(i["file"], i["records"], i["sha256"], i["bytes"]) for i in done]
+    return opened.finish(opened.manifest(shard_infos, stats, format="npy"))

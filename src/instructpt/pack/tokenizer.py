@@ -1,63 +1,66 @@
-"""Tokenizers for pre-training: any Hugging Face tokenizer directory, or a trained byte-level BPE.
+"""Train a byte-level BPE tokenizer for pre-training (`instructpt tokenizer train`).
 
-The stages that count and encode tokens (`mix`, `tokenize`) need only the
-fast `tokenizers` backend (`tokenizer.json`) plus the ids of BOS and EOS, so
-they load a `TokenizerSpec` (a few file reads, no transformers import) and
-worker processes rebuild the backend from the file. Every document is encoded
-with `add_special_tokens=False` and framed by `frame_ids`: BOS before and EOS
-after, as the tokenizer defines them. A tokenizer with no BOS gets EOS only;
-one whose BOS and EOS are the same token (GPT-2's `<|endoftext|>`) gets it once,
-after the document, so documents are never separated by two of them. A
-tokenizer with neither is refused: packed documents would run into each other.
+The tokenizer folder is what `mix`, `tokenize` and the trainers load (see
+`core.tokenizers` for how they frame documents with BOS/EOS). The BPE is
+byte-level without a normalizer, so tokens decode back to the exact text.
 
-`mix` counts a record's tokens with the same framing, so a token budget set in
-`mix` is exactly what `tokenize` writes.
-
-Exact round trip (tokens -> text) holds for byte-level BPE tokenizers without
-a normalizer, such as the ones `train_tokenizer` builds; tokenizers that
-normalize text (lower-casing, NFKC) or drop characters cannot promise it.
+`train_tokenizer_stage` is a stage like the others: the folder records its
+config and input (`config.yaml`, `_manifest.json`, `stats.json`), a rerun with
+the same ones is skipped, and a changed config (say `vocab_size`) is refused,
+naming the changed keys, unless `overwrite` retrains it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from instructpt.core.tokenizers import (  # moved
-    build_bpe_tokenizer,
+import orjson
+
+from instructpt.core.manifest import MANIFEST_NAME, ShardInfo, read_manifest
+from instructpt.core.resume import CONFIG_NAME, open_stage_dir
+from instructpt.core.runner import manifest_fingerprint
+from instructpt.core.shards import file_sha256, read_shard
+from instructpt.core.tokenizers import build_bpe_tokenizer, load_tokenizer_spec
+from instructpt.corpus.readers import discover_sources, iter_source
+from instructpt.errors import ResumeError
+from instructpt.pack.config import TokenizerTrainConfig
+
+STAGE = "tokenizer"
+#: Files `save_pretrained` writes for a fast tokenizer: all a folder held before
+#: tokenizer folders carried a manifest.
+_SAVED_FILES = frozenset(
+    {
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+        "chat_template.jinja",
+    }
 )
-from instructpt.pack.config import TokenizerTrainConfig  # moved
+
+#: The config fields that are `build_bpe_tokenizer` options.
+BPE_OPTIONS = frozenset(
+    {"vocab_size", "min_frequency", "bos_token", "eos_token", "pad_token", "special_tokens"}
+)
 
 # --------------------------------------------------------------------------- training
 
 
-def train_tokenizer(
-    texts: Iterable[str],
-    out_dir: Path,
-    *,
-    vocab_size: int = 8192,
-    min_frequency: int = 2,
-    bos_token: str = "<s>",
-    eos_token: str = "</s>",
-    pad_token: str = "<pad>",
-    special_tokens: Sequence[str] = (),
-) -> Path:
+def train_tokenizer(texts: Iterable[str], out_dir: Path, **options: Any) -> Path:
     """Train a byte-level BPE on `texts` and save it to `out_dir` (AutoTokenizer loads it).
 
-    The folder appears complete or not at all (saved beside it, then renamed).
+    `options` are `build_bpe_tokenizer`'s (`vocab_size`, `min_frequency`, the BOS,
+    EOS and pad tokens, `special_tokens`). The folder appears complete or not at
+    all (saved beside it, then renamed).
     """
-    fast = build_bpe_tokenizer(
-        texts,
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        bos_token=bos_token,
-        eos_token=eos_token,
-        pad_token=pad_token,
-        special_tokens=special_tokens,
-    )
+    fast = build_bpe_tokenizer(texts, **options)
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
@@ -74,10 +77,6 @@ def train_tokenizer(
 
 def iter_texts(inputs: Sequence[str]) -> Iterator[str]:
     """The `text` field of stage directories (via their manifest) or of jsonl/parquet files."""
-    from instructpt.core.manifest import read_manifest
-    from instructpt.core.shards import read_shard
-    from instructpt.corpus.readers import discover_sources, iter_source
-
     for spec in inputs:
         folder = Path(spec)
         manifest = read_manifest(folder) if folder.is_dir() else None
@@ -94,20 +93,71 @@ def iter_texts(inputs: Sequence[str]) -> Iterator[str]:
                         yield text
 
 
-def train_tokenizer_stage(cfg: TokenizerTrainConfig, out_dir: Path) -> Path:
-    """`instructpt tokenizer train`: texts of `cfg.input` -> tokenizer dir `out_dir`."""
+def input_fingerprint(inputs: Sequence[str]) -> str:
+    """Identity of what `iter_texts` reads: stage folders' manifests, files' sizes and mtimes."""
+    parts: list[object] = []
+    for spec in inputs:
+        folder = Path(spec)
+        manifest = read_manifest(folder) if folder.is_dir() else None
+        if manifest is not None:
+            parts.append(manifest_fingerprint(manifest))
+        else:
+            parts.append([source.fingerprint() for source in discover_sources([spec])])
+    return hashlib.sha256(orjson.dumps(parts)).hexdigest()[:16]
+
+
+def train_tokenizer_stage(
+    cfg: TokenizerTrainConfig, out_dir: Path, overwrite: bool = False
+) -> Path:
+    """`instructpt tokenizer train`: texts of `cfg.input` -> tokenizer dir `out_dir`.
+
+    Skipped when `out_dir` already holds a tokenizer of this config and input; a
+    different config or input is refused (naming what changed) unless `overwrite`.
+    """
+    out_dir = Path(out_dir)
+    _clear_unrecorded_tokenizer(out_dir, cfg, overwrite)
+    opened = open_stage_dir(out_dir, STAGE, cfg, input_fingerprint(cfg.input), overwrite)
+    if opened.done is not None:
+        return out_dir
     texts: Iterable[str] = iter_texts(cfg.input)
     if cfg.max_texts is not None:
-        import itertools
-
         texts = itertools.islice(texts, cfg.max_texts)
-    return train_tokenizer(
-        texts,
-        out_dir,
-        vocab_size=cfg.vocab_size,
-        min_frequency=cfg.min_frequency,
-        bos_token=cfg.bos_token,
-        eos_token=cfg.eos_token,
-        pad_token=cfg.pad_token,
-        special_tokens=cfg.special_tokens,
+    seen = 0
+
+    def counted(texts: Iterable[str]) -> Iterator[str]:
+        nonlocal seen
+        for text in texts:
+            seen += 1
+            yield text
+
+    saved = train_tokenizer(
+        counted(texts), opened.work / "tokenizer", **cfg.model_dump(include=BPE_OPTIONS)
     )
+    shards = []
+    for file in sorted(saved.iterdir()):
+        target = out_dir / file.name
+        os.replace(file, target)
+        shards.append(ShardInfo.of(target, 1, file_sha256(target)))
+    stats = {"texts": seen, "vocab_size": load_tokenizer_spec(out_dir).vocab_size}
+    opened.finish(opened.manifest(shards, stats, format="hf-tokenizer"))
+    return out_dir
+
+
+def _clear_unrecorded_tokenizer(out_dir: Path, cfg: TokenizerTrainConfig, overwrite: bool) -> None:
+    """A tokenizer folder from before folders recorded their config: retrain or refuse.
+
+    Its config is unknown, so reusing it could silently keep another `vocab_size`.
+    """
+    if (out_dir / MANIFEST_NAME).exists() or (out_dir / CONFIG_NAME).exists():
+        return
+    if not (out_dir / "tokenizer.json").is_file():
+        return
+    if not all(p.name in _SAVED_FILES for p in out_dir.iterdir()):
+        return  # not only a tokenizer: open_stage_dir refuses to touch it
+    if not overwrite:
+        raise ResumeError(
+            f"{out_dir} holds a tokenizer that does not record the config it was trained "
+            f"with, so it may not match this one (vocab_size {cfg.vocab_size}); rerun with "
+            f"--overwrite to retrain it, or choose another folder"
+        )
+    shutil.rmtree(out_dir)

@@ -17,14 +17,17 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import yaml
 
+from instructpt.core.layout import PAPER_VARIANTS as VARIANTS
+from instructpt.core.layout import RunLayout
 from instructpt.core.manifest import MANIFEST_NAME, read_manifest
 from instructpt.core.shards import read_shard
 from instructpt.errors import InputError
+from instructpt.train.pretrain import read_metrics
 
-#: The paper's comparison, in the order every table and plot shows it.
-VARIANTS = ("vanilla", "mix", "instruct")
-#: Ingest folders of a run: the pre-training corpus and the texts to augment.
+#: Ingest folders of a run: the pre-training corpus and the texts to augment
+#: (a run on a user's corpus without `corpus.augment` augments corpus/ itself).
 CORPORA = ("corpus", "corpus-augment")
 #: (task, metric) whose score is the headline, first one evaluated wins: the
 #: world's held-out knowledge probe (instructpt.evaluate.probe), MC then generative.
@@ -33,10 +36,8 @@ PROBE_METRICS = (("world_probe_mc", "acc"), ("world_probe_gen", "exact_match"))
 METRIC_ORDER = ("acc", "exact_match", "acc_norm", "f1")
 NUM_EXAMPLES = 3
 NUM_MAGPIE_RECORDS = 6
-#: Where the raw text of a cooked record's lineage ids is looked up, in order.
-RAW_TEXT_DIRS = ("corpus-augment", "synth", "corpus")
 
-SYNTHESIZER_METRICS = Path("models") / "synthesizer" / "synthesizer_metrics.json"
+SYNTHESIZER_METRICS = "synthesizer_metrics.json"
 
 
 @dataclass
@@ -64,15 +65,20 @@ class RunFacts:
     tuned_evaluate: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     magpie: dict[str, Any] | None = None
     magpie_records: list[dict[str, str]] = field(default_factory=list)
-    #: Stages the run's config leaves out (`tune: null`), shown as skipped, not "not run".
+    #: Stages the run's config leaves out (`tune: null`, the world when it names a
+    #: corpus), shown as "skipped: not configured", not "not run".
     left_out: set[str] = field(default_factory=set)
+    #: The variants the run's config trains (`variants`); the paper's three by default.
+    run_variants: tuple[str, ...] = VARIANTS
+    #: The ingest folders the run writes.
+    corpora: tuple[str, ...] = CORPORA
     problems: list[str] = field(default_factory=list)
 
     @property
     def variants(self) -> list[str]:
-        """The three of the paper, then any other variant a stage produced (sorted)."""
-        extra = {v for d in (self.mix, self.pretrain, self.evaluate) for v in d} - set(VARIANTS)
-        return [*VARIANTS, *sorted(extra)]
+        """The run's variants (the paper's three), then any other a stage produced (sorted)."""
+        found = {v for d in (self.mix, self.pretrain, self.evaluate) for v in d}
+        return [*self.run_variants, *sorted(found - set(self.run_variants))]
 
     @property
     def mined(self) -> bool:
@@ -87,25 +93,28 @@ class RunFacts:
             done = [v for v in self.variants if found.get(v) is not None]
             if not done:
                 return "not run"
-            if all(found.get(v) is not None for v in VARIANTS):
+            if all(found.get(v) is not None for v in self.run_variants):
                 return "done"
             return "partial: " + ", ".join(done)
 
         def one(value: Any) -> str:
             return "not run" if not value else "done"
 
-        ingest = [c for c in CORPORA if self.ingest.get(c) is not None]
-        if len(ingest) == len(CORPORA):
+        def unless_left_out(stage: str, state: str) -> str:
+            return "skipped: not configured" if stage in self.left_out else state
+
+        ingest = [c for c in self.corpora if self.ingest.get(c) is not None]
+        if len(ingest) == len(self.corpora):
             ingest_state = "done"
         else:
             ingest_state = "partial: " + ", ".join(ingest) if ingest else "not run"
         return {
-            "world": one(self.world),
+            "world": unless_left_out("world", one(self.world)),
             "ingest": ingest_state,
             "train-synthesizer": (
                 "skipped: engine miner"
                 if self.synthesizer is None and self.mined
-                else one(self.synthesizer)
+                else unless_left_out("train-synthesizer", one(self.synthesizer))
             ),
             "synthesize": one(self.synthesize),
             "cook": one(self.cook),
@@ -113,13 +122,9 @@ class RunFacts:
             "mix": per_variant(self.mix),
             "tokenize": per_variant(self.tokenize),
             "pretrain": per_variant(self.pretrain),
-            "evaluate": per_variant(self.evaluate),
-            "tune": (
-                "skipped: not configured" if "tune" in self.left_out else per_variant(self.tuned)
-            ),
-            "magpie": (
-                "skipped: not configured" if "magpie" in self.left_out else one(self.magpie)
-            ),
+            "evaluate": unless_left_out("evaluate", per_variant(self.evaluate)),
+            "tune": unless_left_out("tune", per_variant(self.tuned)),
+            "magpie": unless_left_out("magpie", one(self.magpie)),
         }
 
 
@@ -129,85 +134,90 @@ def collect(run_dir: Path) -> RunFacts:
     if not run_dir.is_dir():
         raise InputError(f"run directory not found: {run_dir} (give runs/<name>)")
     facts = RunFacts(run_dir=run_dir, name=run_dir.name)
-    config = run_dir / "config.yaml"
-    if config.is_file():
-        facts.config_text = config.read_text("utf-8", errors="replace")
-        facts.name = _config_name(facts.config_text) or facts.name
+    run = RunLayout(run_dir)
+    if run.config.is_file():
+        facts.config_text = run.config.read_text("utf-8", errors="replace")
+        config = _config(facts.config_text)
+        facts.name = str(config.get("name") or "") or facts.name
+        facts.left_out = _left_out(config)
+        facts.run_variants = _run_variants(config)
+        corpus = config.get("corpus")
+        if isinstance(corpus, dict) and corpus.get("augment") is None:
+            facts.corpora = ("corpus",)
+        run = RunLayout(run_dir, facts.run_variants)
 
-    facts.world = _stage_stats(facts, run_dir / "world")
-    for corpus in CORPORA:
-        facts.ingest[corpus] = _stage_stats(facts, run_dir / corpus)
-    facts.synthesizer = _synthesizer(facts, run_dir / SYNTHESIZER_METRICS)
-    facts.synthesize = _stage_stats(facts, run_dir / "synth")
-    facts.cook = _stage_stats(facts, run_dir / "cooked")
-    facts.tokenizer = (run_dir / "tokenizer" / "tokenizer.json").is_file()
+    facts.world = _stage_stats(facts, run.world)
+    for corpus in facts.corpora:
+        facts.ingest[corpus] = _stage_stats(facts, run.root / corpus)
+    facts.synthesizer = _synthesizer(facts, run.synthesizer / SYNTHESIZER_METRICS)
+    facts.synthesize = _stage_stats(facts, run.synth)
+    facts.cook = _stage_stats(facts, run.cooked)
+    facts.tokenizer = (run.tokenizer / "tokenizer.json").is_file()
 
-    variants = set(VARIANTS)
-    for folder in ("mix", "tokens", "models"):
-        if (run_dir / folder).is_dir():
+    variants = set(run.variants)
+    for folder in run.variant_parents:
+        if folder.is_dir():
             variants |= {
                 p.name
-                for p in (run_dir / folder).iterdir()
+                for p in folder.iterdir()
                 if p.is_dir()
                 and not p.name.startswith("_")
                 and ((p / MANIFEST_NAME).is_file() or (p / "metrics.jsonl").is_file())
             }
-    eval_dir = run_dir / "eval"
-    if eval_dir.is_dir():
-        variants |= {p.stem for p in eval_dir.glob("*.json")}
-    variants.discard("synthesizer")
+    if run.eval_dir.is_dir():
+        variants |= {p.stem for p in run.eval_dir.glob("*.json")}
+    variants.discard(run.synthesizer.name)
     for variant in sorted(variants):
-        facts.mix[variant] = _stage_stats(facts, run_dir / "mix" / variant)
-        facts.tokenize[variant] = _stage_stats(facts, run_dir / "tokens" / variant)
-        facts.pretrain[variant] = _stage_stats(facts, run_dir / "models" / variant)
-        rows = _curve(facts, run_dir / "models" / variant)
+        facts.mix[variant] = _stage_stats(facts, run.mix(variant))
+        facts.tokenize[variant] = _stage_stats(facts, run.tokens(variant))
+        facts.pretrain[variant] = _stage_stats(facts, run.models(variant))
+        rows = _curve(facts, run.models(variant))
         if rows:
             facts.curves[variant] = rows
-        facts.evaluate[variant] = _evaluation(facts, eval_dir / f"{variant}.json")
+        facts.evaluate[variant] = _evaluation(facts, run.eval(variant))
     for task in sorted({t for ev in facts.evaluate.values() if ev for t in ev["tasks"]}):
-        chance = _chance(eval_dir / "tasks" / f"{task}.test.jsonl")
+        chance = _chance(run.eval_tasks / f"{task}.test.jsonl")
         if chance is not None:
             facts.chance[task] = chance
     if facts.cook is not None:
-        facts.examples = _examples(facts, run_dir)
-    for variant in VARIANTS:
-        facts.tuned[variant] = _stage_stats(facts, run_dir / "tuned" / variant)
-        facts.tuned_evaluate[variant] = _evaluation(facts, eval_dir / "tuned" / f"{variant}.json")
-    facts.magpie = _stage_stats(facts, run_dir / "magpie")
+        facts.examples = _examples(facts, run)
+    for variant in run.variants:
+        facts.tuned[variant] = _stage_stats(facts, run.tuned(variant))
+        facts.tuned_evaluate[variant] = _evaluation(facts, run.tuned_eval(variant))
+    facts.magpie = _stage_stats(facts, run.magpie)
     if facts.magpie is not None:
-        facts.magpie_records = _magpie_records(facts, run_dir / "magpie")
-    facts.left_out = _left_out(facts.config_text)
+        facts.magpie_records = _magpie_records(facts, run.magpie)
     return facts
 
 
 # --------------------------------------------------------------------------- readers
 
 
-def _config_name(text: str) -> str | None:
-    import yaml
-
+def _config(text: str) -> dict[str, Any]:
+    """The run's resolved config.yaml as a mapping ({} when unreadable)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
-        return None
-    name = data.get("name") if isinstance(data, dict) else None
-    return str(name) if name else None
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
-def _left_out(text: str | None) -> set[str]:
-    """Optional stages the config sets to null (left out on purpose)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text) if text else None
-    except yaml.YAMLError:
-        return set()
-    if not isinstance(data, dict):
-        return set()
-    out = {k for k in ("tune", "magpie") if k in data and data[k] is None}
+def _left_out(config: dict[str, Any]) -> set[str]:
+    """Stages the config leaves out on purpose: optional ones set to null, and with a
+    user's `corpus`, the world and the demo synthesizer trained on it."""
+    out = {k for k in ("evaluate", "tune", "magpie") if k in config and config[k] is None}
     if "tune" in out:
         out.add("magpie")  # magpie asks a tuned model
+    if config.get("corpus") is not None:
+        out |= {"world", "train-synthesizer"}
     return out
+
+
+def _run_variants(config: dict[str, Any]) -> tuple[str, ...]:
+    variants = config.get("variants")
+    if isinstance(variants, list) and variants and all(isinstance(v, str) for v in variants):
+        return tuple(variants)
+    return VARIANTS
 
 
 def _magpie_records(facts: RunFacts, folder: Path, n: int = NUM_MAGPIE_RECORDS) -> list[dict]:
@@ -259,8 +269,6 @@ def _synthesizer(facts: RunFacts, path: Path) -> dict[str, Any] | None:
 
 
 def _curve(facts: RunFacts, model_dir: Path) -> list[dict[str, Any]]:
-    from instructpt.train.pretrain import read_metrics
-
     try:
         rows = read_metrics(model_dir)
     except (orjson.JSONDecodeError, OSError) as exc:
@@ -340,16 +348,16 @@ def _shards(folder: Path) -> list[Path]:
     return [] if manifest is None else [folder / s.file for s in manifest.shards]
 
 
-def _examples(facts: RunFacts, run_dir: Path, n: int = NUM_EXAMPLES) -> list[dict[str, Any]]:
+def _examples(facts: RunFacts, run: RunLayout, n: int = NUM_EXAMPLES) -> list[dict[str, Any]]:
     """A few cooked records with the raw texts they came from, chosen deterministically.
 
     The first instruct records in shard order, one per leading template (so the
     examples show different layouts), then the next ones in order to fill `n`.
     """
     try:
-        picked = _pick_cooked(_shards(run_dir / "cooked"), n)
+        picked = _pick_cooked(_shards(run.cooked), n)
         wanted = {i for rec in picked for i in rec.get("lineage") or [rec["id"]]}
-        raw = _raw_texts(run_dir, wanted)
+        raw = _raw_texts(run, wanted)
     except (InputError, OSError, ValueError, KeyError) as exc:
         facts.problems.append(f"cooked examples unreadable: {exc}")
         return []
@@ -387,10 +395,11 @@ def _pick_cooked(shards: Iterable[Path], n: int) -> list[dict[str, Any]]:
     return (first + rest)[:n]
 
 
-def _raw_texts(run_dir: Path, wanted: set[str]) -> dict[str, str]:
+def _raw_texts(run: RunLayout, wanted: set[str]) -> dict[str, str]:
+    """The raw text of each lineage id: looked up in corpus-augment, synth, then corpus."""
     found: dict[str, str] = {}
-    for name in RAW_TEXT_DIRS:
-        for shard in _shards(run_dir / name):
+    for folder in (run.augment, run.synth, run.corpus):
+        for shard in _shards(folder):
             for rec in read_shard(shard):
                 if rec.get("id") in wanted and rec["id"] not in found:
                     found[rec["id"]] = str(rec.get("text", ""))

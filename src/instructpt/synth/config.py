@@ -2,88 +2,56 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from instructpt.core.config import StageConfig
-from instructpt.corpus.config import InputFormat  # moved
+from instructpt.corpus.config import InputFormat
+from instructpt.synth.engines.options import (
+    EngineOptions,
+    HFEngineConfig,
+    OpenAIEngineConfig,
+    VLLMEngineConfig,
+)
+from instructpt.synth.engines.registry import ENGINES, check_engine_name, check_engine_options
+
+__all__ = [
+    "EngineOptions",
+    "HFEngineConfig",
+    "OpenAIEngineConfig",
+    "PlanConfig",
+    "SynthesizeConfig",
+    "VLLMEngineConfig",
+    "hide_empty_engine_options",
+]
 
 
-class EngineOptions(BaseModel):
-    """Base of per-engine options: strict keys, frozen."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class HFEngineConfig(EngineOptions):
-    """In-process transformers `generate`, batched with left padding."""
-
-    batch_size: int = Field(16, ge=1, description="Prompts per generate call.")
-    device: str = Field(
-        "auto", description="auto (cuda when available, else cpu), cpu, cuda, cuda:N."
-    )
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="auto: bfloat16 on a GPU that supports it, float32 on CPU."
-    )
-
-
-class OpenAIEngineConfig(EngineOptions):
-    """Any OpenAI-compatible `/v1/completions` server (raw completion, not chat)."""
-
-    base_urls: list[str] = Field(
-        default_factory=lambda: ["http://127.0.0.1:8000/v1"],
-        min_length=1,
-        description="Endpoints ending in /v1; requests are spread over all of them.",
-    )
-    api_key_env: str = Field(
-        "OPENAI_API_KEY", description="Environment variable holding the API key (never logged)."
-    )
-    served_model_name: str | None = Field(
-        None, description="Model name sent in requests; defaults to `model`."
-    )
-    concurrency: int = Field(32, ge=1, description="Requests in flight, over all endpoints.")
-    request_timeout_s: float = Field(300.0, gt=0, description="Whole-request timeout.")
-    connect_timeout_s: float = Field(10.0, gt=0, description="TCP connect timeout.")
-    max_retries: int = Field(
-        8, ge=0, description="Retries on 429/5xx/timeouts/dropped connections."
-    )
-    backoff_base_s: float = Field(0.5, gt=0, description="First backoff; doubles, with jitter.")
-    backoff_max_s: float = Field(60.0, gt=0, description="Longest single backoff.")
-    send_token_ids: bool = Field(
-        True,
-        description="Send prompts as token ids (vLLM, SGLang) so the server adds no second BOS; "
-        "false sends text, for servers that only take strings.",
-    )
-
-
-class VLLMEngineConfig(EngineOptions):
-    """In-process `vllm.LLM` with token-id prompts."""
-
-    enable_prefix_caching: bool = Field(True, description="Reuse KV of shared M-shot prefixes.")
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1, description="vLLM memory share.")
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per model replica.")
-    dtype: str = Field("auto", description="Weights dtype (auto, bfloat16, float16, float32).")
-    enforce_eager: bool = Field(False, description="Disable CUDA graphs (faster start).")
-    kv_cache_gib: float | None = Field(
-        None,
-        gt=0,
-        description="KV cache size in GiB instead of a share of memory (set it on CPUs, "
-        "where the default share of RAM often cannot be reserved).",
-    )
+def hide_empty_engine_options(data: Any) -> Any:
+    """A dump without `engine_options` when it is empty: configs of the built-in engines
+    dump, and hash, exactly as before the field existed (resume keeps working)."""
+    if isinstance(data, dict) and not data.get("engine_options"):
+        data.pop("engine_options", None)
+    return data
 
 
 class SynthesizeConfig(StageConfig):
     """Documents -> `Synthesis` records through an instruction synthesizer engine."""
 
     runtime_fields: ClassVar[frozenset[str]] = frozenset(
-        {"progress", "hf", "openai", "vllm", "replay_cache"}
+        {"progress", "hf", "openai", "vllm", "engine_options", "replay_cache"}
     )
 
-    engine: Literal["hf", "openai", "vllm", "miner"] = Field(
+    engine: str = Field(
         "hf",
-        description="Generation backend; miner: no model, the pattern miner of `instructpt "
-        "mine` (its keys under `miner:`).",
+        description=f"Generation backend ({', '.join(ENGINES)}: synth/engines/registry.py); "
+        "miner: no model, the pattern miner of `instructpt mine` (its keys under `miner:`).",
     )
     model: str | None = Field(
         None, description="Synthesizer: a local directory or a hub name (not for miner)."
@@ -111,13 +79,28 @@ class SynthesizeConfig(StageConfig):
     hf: HFEngineConfig = Field(default_factory=HFEngineConfig)  # type: ignore[arg-type]
     openai: OpenAIEngineConfig = Field(default_factory=OpenAIEngineConfig)  # type: ignore[arg-type]
     vllm: VLLMEngineConfig = Field(default_factory=VLLMEngineConfig)  # type: ignore[arg-type]
+    engine_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Options of an engine registered without a section of its own "
+        "(validated by its options model; see synth/engines/registry.py).",
+    )
     miner: dict[str, Any] = Field(
         default_factory=dict,
         description="engine miner: MineConfig keys (families, max_pairs, num_workers, ...).",
     )
 
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, name: str) -> str:
+        return check_engine_name(name, ("miner",))
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> Any:
+        return hide_empty_engine_options(handler(self))
+
     @model_validator(mode="after")
     def _budget_fits(self) -> SynthesizeConfig:
+        check_engine_options(self, extra=("miner",))
         if self.model is None and self.engine != "miner":
             raise ValueError(f"model is required with engine {self.engine} (only miner needs none)")
         if self.max_new_tokens >= self.max_context:

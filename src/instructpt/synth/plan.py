@@ -43,19 +43,23 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
+import zstandard
 
 from instructpt.core.atomic import atomic_write_bytes
 from instructpt.core.manifest import Manifest, ShardInfo, read_manifest, write_manifest
-from instructpt.core.shards import read_shard, shard_name, write_shard
+from instructpt.core.shards import dumps, read_shard, shard_name, write_shard
+from instructpt.corpus.readers import discover_sources, iter_source
+from instructpt.corpus.validate import to_document
 from instructpt.errors import ConfigError, InputError
-from instructpt.synth.config import (
-    PlanConfig,  # moved
-    SynthesizeConfig,
-)
+from instructpt.mine import MineConfig, mine
+from instructpt.mine.stage import mine_shard
+from instructpt.synth.config import PlanConfig, SynthesizeConfig
 from instructpt.synth.engines.base import Completion, DecodingParams, Engine, OnResult, Prompt
+from instructpt.synth.engines.registry import build_engine, engine_options
+from instructpt.synth.stage import synthesize
 
 PLAN_VERSION = 1
 PLAN_NAME = "plan.json"
@@ -210,9 +214,6 @@ def sample_documents(
 ) -> Iterator[dict[str, Any]]:
     """The first `limit` documents of the input files, or of the ingest stage's shards."""
     if cfg.input:
-        from instructpt.corpus.readers import discover_sources, iter_source
-        from instructpt.corpus.validate import to_document
-
         taken = 0
         for source in discover_sources(cfg.input, cfg.format):
             for rec in iter_source(source):
@@ -313,20 +314,13 @@ class _TimedEngine:
 
 
 def _device(cfg: SynthesizeConfig) -> tuple[DeviceKind, int]:
-    """What one replica of this engine holds."""
+    """What one replica of this engine holds (its options model says; see `plan_device`)."""
     if cfg.engine == "miner":
         return "cpu-core", 1  # the measurement runs one worker
-    if cfg.engine == "vllm":
-        return "gpu", cfg.vllm.tensor_parallel_size
-    if cfg.engine == "openai":
-        return "gpu", 1  # a server we cannot see into; --devices-per-replica corrects it
-    import torch
-
-    from instructpt.core.devices import resolve_device
-
-    if resolve_device(cfg.hf.device).startswith("cuda"):
-        return "gpu", 1
-    return "cpu-core", torch.get_num_threads()
+    kind, count = engine_options(cfg).plan_device()
+    if kind not in ("gpu", "cpu-core"):
+        raise ValueError(f"engine {cfg.engine}: plan_device() gave {kind!r}, not gpu or cpu-core")
+    return cast(DeviceKind, kind), count
 
 
 def measure(
@@ -335,9 +329,6 @@ def measure(
     engine_factory: Callable[[SynthesizeConfig], Engine] | None = None,
 ) -> Measurement:
     """Run the configured synthesis on a sample in a temporary run directory."""
-    from instructpt.synth.runner import build_engine
-    from instructpt.synth.stage import synthesize
-
     docs = list(sample_documents(cfg, corpus_dir, cfg.num_sample_documents))
     if not docs:
         raise InputError("the corpus to sample holds no documents")
@@ -357,8 +348,6 @@ def measure(
         _write_sample_corpus(docs, root / "corpus")
         start = time.perf_counter()
         if miner:
-            from instructpt.mine import MineConfig, mine
-
             # as `synthesize` maps it, but one worker: the speed is per core
             mcfg = MineConfig.model_validate(
                 {"seed": scfg.seed, **scfg.miner, "progress": False, "num_workers": 1}
@@ -396,8 +385,8 @@ def measure(
         num_rounds=1 if miner else scfg.num_rounds,
     )
     seconds = _miner_seconds(docs, mcfg) if miner else sum(t.seconds for t in timed)
-    # An openai engine spreads requests over every endpoint: one endpoint is one replica.
-    replicas = len(scfg.openai.base_urls) if scfg.engine == "openai" else 1
+    # An engine that spreads requests over endpoints (openai): one endpoint is one replica.
+    replicas = 1 if miner else engine_options(scfg).endpoints()
     seconds = max(seconds, 1e-9) * replicas
     device, devices = _device(scfg)
     speed = Speed(
@@ -420,11 +409,6 @@ def _miner_seconds(docs: list[dict[str, Any]], cfg: Any, min_seconds: float = 0.
     Passes repeat until `min_seconds` have gone by, so a small sample still
     gives a stable figure.
     """
-    import zstandard
-
-    from instructpt.core.shards import dumps
-    from instructpt.mine.stage import mine_shard
-
     compressor = zstandard.ZstdCompressor(level=cfg.compression_level)
     passes = 0
     start = time.perf_counter()

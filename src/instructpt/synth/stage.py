@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
 from tqdm import tqdm
 
-from instructpt.core.atomic import atomic_write_bytes
 from instructpt.core.manifest import Manifest, ShardInfo, require_manifest
 from instructpt.core.resume import open_stage_dir
 from instructpt.core.runner import manifest_fingerprint
 from instructpt.core.shards import read_shard, write_shard
+from instructpt.mine import MineConfig, mine
 from instructpt.synth.config import SynthesizeConfig
 from instructpt.synth.engines.base import (
     Engine,
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
 from instructpt.synth.runner import SynthRunner, build_engine, make_runner, synthesize_unit  # moved
 
 STAGE = "synthesize"
-STATS_NAME = "stats.json"
 
 
 @dataclass
@@ -90,8 +88,6 @@ def synthesize(
     replicas as Ray actors, one shard (all its rounds) at a time each; same units.
     """
     if cfg.engine == "miner":
-        from instructpt.mine import MineConfig, mine
-
         mcfg = MineConfig.model_validate({"seed": cfg.seed, "progress": cfg.progress, **cfg.miner})
         return mine(mcfg, corpus_dir, out_dir, overwrite, executor=executor)
     start = time.perf_counter()
@@ -124,9 +120,6 @@ def synthesize(
     finally:
         runner.close()
     opened.finish(manifest)
-    atomic_write_bytes(
-        out_dir / STATS_NAME, orjson.dumps(manifest.stats, option=orjson.OPT_INDENT_2)
-    )
     return SynthResult(
         manifest,
         out_dir,

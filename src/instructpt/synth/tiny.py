@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from instructpt.core.tokenizers import build_bpe_tokenizer
+
 #: Format tags that become single tokens; they stay non-special so that decoding
 #: with skip_special_tokens=True keeps them in the text the parser reads.
 TAG_TOKENS = ["<CON>", "</CON>", "<QUE>", "<ANS>", "</END>"]
@@ -22,8 +24,6 @@ BOS, EOS, PAD = "<s>", "</s>", "<pad>"
 
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 512):  # -> PreTrainedTokenizerFast
     """A byte-level BPE with the format's tags as single (non-special) tokens."""
-    from instructpt.core.tokenizers import build_bpe_tokenizer
-
     fast = build_bpe_tokenizer(
         texts, vocab_size=vocab_size, min_frequency=0, plain_tokens=TAG_TOKENS,
         bos_token=BOS, eos_token=EOS, pad_token=PAD,

@@ -1,4 +1,3 @@
-"""Training: synthesizer fine-tuning (`synthesizer.py`, `synth_data.py`) and a minimal loop.
-
-`loop.py` is a stand-in that the Training issue (#8) will absorb or replace.
+"""Training: pre-training and continual pre-training (`pretrain.py`), instruction tuning
+(`sft.py`), synthesizer fine-tuning (`synthesizer.py`), all on one loop (`loop.py`).
 """

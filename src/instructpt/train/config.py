@@ -65,16 +65,45 @@ class ModelSpec(BaseModel):
         return self.model_dump(exclude={"preset"}, exclude_none=True)
 
 
-class PretrainConfig(StageConfig):
-    """Packed tokens -> a trained causal LM (from scratch, or continued with `init_from`)."""
+class TrainConfig(StageConfig):
+    """Keys that pretrain, continue and sft share: one name, default and meaning each.
+
+    Keys whose default or meaning differs by stage (inputs, batch size, schedule,
+    seed) stay in the stage's class; `loop.loop_config_from` maps both onto the loop.
+    """
 
     runtime_fields: ClassVar[frozenset[str]] = frozenset(
-        {
-            "tokenizer", "device", "compile", "strategy", "checkpoint_every",
-            "keep_checkpoints", "log_every", "tensorboard", "peak_tflops", "num_threads",
-            "progress",
-        }
-    )  # fmt: skip
+        {"device", "checkpoint_every", "keep_checkpoints", "log_every", "num_threads", "progress"}
+    )
+
+    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    num_steps: int | None = Field(None, ge=1, description="Optimizer steps (wins over epochs).")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
+    beta1: float = Field(0.9, ge=0, lt=1)
+    beta2: float = Field(0.95, ge=0, lt=1)
+    grad_clip: float = Field(1.0, ge=0, description="Max grad norm; 0 disables clipping.")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast on CUDA, fp32 on CPU."
+    )
+    device: str = Field("auto", description="auto: cuda when available, else cpu.")
+    activation_checkpointing: bool = Field(False, description="Recompute activations.")
+    checkpoint_every: int = Field(200, ge=0, description="Steps between checkpoints; 0 = none.")
+    keep_checkpoints: int = Field(2, ge=1)
+    log_every: int = Field(10, ge=1)
+    num_threads: int | None = Field(None, ge=1, description="torch CPU threads.")
+    progress: bool = Field(True, description="Show a progress bar on a terminal.")
+    distill: DistillConfig = Field(
+        default_factory=DistillConfig,  # type: ignore[arg-type]
+        description="Knowledge distillation from a teacher (off unless distill.teacher is set).",
+    )
+
+
+class PretrainConfig(TrainConfig):
+    """Packed tokens -> a trained causal LM (from scratch, or continued with `init_from`)."""
+
+    runtime_fields: ClassVar[frozenset[str]] = TrainConfig.runtime_fields | {
+        "tokenizer", "compile", "strategy", "tensorboard", "peak_tflops",
+    }  # fmt: skip
 
     tokens: str = Field(..., description="A tokenize stage directory (index.json + shards).")
     tokenizer: str | None = Field(
@@ -89,40 +118,20 @@ class PretrainConfig(StageConfig):
     model: ModelSpec = Field(default_factory=ModelSpec, description="From scratch only.")
     seq_len: int | None = Field(None, ge=2, description="Default: the tokenize stage's.")
     micro_batch_size: int = Field(16, ge=1, description="Sequences per forward pass per rank.")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    num_steps: int | None = Field(None, ge=1, description="Optimizer steps (wins over epochs).")
     num_tokens: int | None = Field(None, ge=1, description="Train on this many tokens.")
     epochs: float = Field(1.0, gt=0, description="Passes over the tokens (when no steps/tokens).")
     lr: float = Field(1e-3, gt=0)
-    min_lr_ratio: float = Field(0.1, ge=0, le=1)
     warmup_fraction: float = Field(0.05, ge=0, le=1, description="Share of steps warming up.")
     weight_decay: float = Field(0.1, ge=0)
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.95, ge=0, lt=1)
-    grad_clip: float = Field(1.0, ge=0, description="Max grad norm; 0 disables clipping.")
     seed: int = Field(1234, description="Model init and data order.")
     shuffle: bool = Field(True, description="Seeded permutation of sequences per epoch.")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 autocast on CUDA, fp32 on CPU."
-    )
-    device: str = Field("auto", description="auto: cuda when available, else cpu.")
     compile: bool = Field(False, description="torch.compile the model.")
-    activation_checkpointing: bool = Field(False, description="Recompute activations.")
     strategy: Literal["auto", "ddp", "fsdp"] = Field(
         "auto", description="Under torchrun: DDP, or FSDP2 sharding (auto: FSDP from 1B params)."
     )
-    checkpoint_every: int = Field(200, ge=0, description="Steps between checkpoints; 0 = none.")
-    keep_checkpoints: int = Field(2, ge=1)
-    log_every: int = Field(10, ge=1)
     tensorboard: bool = Field(False, description="Also write TensorBoard events to tb/.")
     peak_tflops: float | None = Field(
         None, gt=0, description="Per-device peak for MFU (default: known GPUs' bf16 peak)."
-    )
-    num_threads: int | None = Field(None, ge=1, description="torch CPU threads.")
-    progress: bool = Field(True, description="Show a progress bar on a terminal.")
-    distill: DistillConfig = Field(
-        default_factory=DistillConfig,  # type: ignore[arg-type]
-        description="Knowledge distillation from a teacher (off unless distill.teacher is set).",
     )
 
     def config_hash(self) -> str:
@@ -165,12 +174,8 @@ class LoraSpec(BaseModel):
         return self.r > 0
 
 
-class SftConfig(StageConfig):
+class SftConfig(TrainConfig):
     """Instruction records -> a model tuned to answer them (loss on the answers only)."""
-
-    runtime_fields: ClassVar[frozenset[str]] = frozenset(
-        {"device", "checkpoint_every", "keep_checkpoints", "log_every", "num_threads", "progress"}
-    )
 
     model: str = Field(..., description="Model directory (or hub name) to tune.")
     data: list[str] = Field(
@@ -192,32 +197,12 @@ class SftConfig(StageConfig):
     seq_len: int = Field(1024, ge=8, description="Tokens per (packed) sequence; longer cut.")
     packing: bool = Field(True, description="Pack several examples into one sequence.")
     micro_batch_size: int = Field(8, ge=1, description="Sequences per forward pass.")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
-    num_steps: int | None = Field(None, ge=1, description="Optimizer steps (wins over epochs).")
     epochs: float = Field(3.0, gt=0, description="Passes over the examples.")
     lr: float = Field(1e-4, gt=0, description="Peak learning rate (LoRA likes ~10x full FT).")
-    min_lr_ratio: float = Field(0.1, ge=0, le=1)
     warmup_fraction: float = Field(0.03, ge=0, le=1, description="Share of steps warming up.")
     weight_decay: float = Field(0.0, ge=0)
-    beta1: float = Field(0.9, ge=0, lt=1)
-    beta2: float = Field(0.95, ge=0, lt=1)
-    grad_clip: float = Field(1.0, ge=0, description="Max grad norm; 0 disables clipping.")
     seed: int = Field(1234, description="Packing order, data order, LoRA init.")
-    precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 autocast on CUDA, fp32 on CPU."
-    )
-    device: str = Field("auto", description="auto: cuda when available, else cpu.")
-    activation_checkpointing: bool = Field(False, description="Recompute activations.")
-    checkpoint_every: int = Field(200, ge=0, description="Steps between checkpoints; 0 = none.")
-    keep_checkpoints: int = Field(2, ge=1)
-    log_every: int = Field(10, ge=1)
-    num_threads: int | None = Field(None, ge=1, description="torch CPU threads.")
-    progress: bool = Field(True, description="Show a progress bar on a terminal.")
     lora: LoraSpec = Field(default_factory=LoraSpec)  # type: ignore[arg-type]
-    distill: DistillConfig = Field(
-        default_factory=DistillConfig,  # type: ignore[arg-type]
-        description="Knowledge distillation from a teacher (off unless distill.teacher is set).",
-    )
 
     @model_validator(mode="after")
     def _check(self) -> SftConfig:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from instructpt.errors import InputError
-from instructpt.train.config import DistillConfig  # moved
+from instructpt.train.config import DistillConfig
 
 IGNORE_INDEX = -100
 
@@ -136,3 +136,12 @@ def load_teacher(cfg: DistillConfig, student_tokenizer: str | Path, device: str)
     teacher.to(device).eval()
     teacher.requires_grad_(False)
     return teacher
+
+
+def distill_loss_fn(
+    cfg: DistillConfig, student_tokenizer: str | Path, device: str
+) -> DistillLoss | None:
+    """The training loop's `loss_fn` for `cfg`: None (plain CE) while distillation is off."""
+    if not cfg.enabled:
+        return None
+    return DistillLoss(load_teacher(cfg, student_tokenizer, device), cfg)

@@ -26,9 +26,6 @@ the tokenizer the student trains with), on every token of the packed sequences.
 
 from __future__ import annotations
 
-import math
-import os
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,25 +33,26 @@ from typing import Any
 
 import orjson
 
-from instructpt.core.manifest import Manifest, ShardInfo, require_manifest
-from instructpt.core.resume import open_stage_dir
+from instructpt.core.manifest import Manifest, require_manifest
 from instructpt.core.runner import manifest_fingerprint
-from instructpt.core.shards import file_sha256
+from instructpt.core.tokenizers import load_tokenizer_spec
 from instructpt.errors import InputError
-from instructpt.train.checkpoint import remove_stale_saves
-from instructpt.train.config import PretrainConfig  # moved
-from instructpt.train.presets import resolve_preset
+from instructpt.pack.reader import PackedTokens
+from instructpt.train import distributed as D
+from instructpt.train.config import PretrainConfig
+from instructpt.train.distill import distill_loss_fn
+from instructpt.train.loop import loop_config_from
+from instructpt.train.presets import build_model, count_parameters, flops_per_token, resolve_preset
+from instructpt.train.stage import (
+    METRICS_NAME,
+    MODEL_DIR,
+    TOKENIZER_FILES,
+    open_training_stage,
+    plan_steps,
+    save_final_model,
+)
 
 STAGE = "pretrain"
-MODEL_DIR = "model"
-CHECKPOINT_DIR = "checkpoints"
-METRICS_NAME = "metrics.jsonl"
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "chat_template.jinja",
-)
 
 
 @dataclass
@@ -77,24 +75,6 @@ class PretrainResult:
             f"{st['steps']} steps, {st['tokens']:,} tokens, loss {st['first_loss']:.3f} -> "
             f"{st['last_loss']:.3f}, {st['tokens_per_s']:,.0f} tokens/s"
         ]
-
-
-def plan_steps(cfg: PretrainConfig, num_sequences: int, seq_len: int, world_size: int) -> int:
-    """Optimizer steps from num_steps, num_tokens or epochs (in that order)."""
-    per_step = cfg.micro_batch_size * cfg.grad_accum * world_size
-    if cfg.num_steps is not None:
-        return cfg.num_steps
-    if cfg.num_tokens is not None:
-        steps = math.ceil(cfg.num_tokens / (per_step * seq_len))
-    else:
-        steps = math.floor(cfg.epochs * num_sequences / per_step)
-    if steps < 1:
-        raise InputError(
-            f"{num_sequences} sequences of {seq_len} tokens are fewer than one step of "
-            f"{per_step} sequences (micro_batch_size x grad_accum x ranks); lower them "
-            f"or give more data"
-        )
-    return steps
 
 
 def packed_batches(
@@ -144,8 +124,6 @@ def _load_init_model(cfg: PretrainConfig) -> tuple[Any, Path | None]:
 
 
 def _check_tokenizer(tok_dir: Path, index: dict[str, Any], what: str) -> None:
-    from instructpt.core.tokenizers import load_tokenizer_spec
-
     spec = load_tokenizer_spec(tok_dir)
     if spec.fingerprint != index.get("tokenizer_fingerprint"):
         raise InputError(
@@ -157,14 +135,6 @@ def _check_tokenizer(tok_dir: Path, index: dict[str, Any], what: str) -> None:
 
 def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> PretrainResult:
     """Train (or resume, or reuse) the model of `cfg` into `out_dir` (rank 0 writes)."""
-    import torch
-
-    from instructpt.core.devices import resolve_device
-    from instructpt.pack.reader import PackedTokens
-    from instructpt.train import distributed as D
-    from instructpt.train.loop import loop_config_from, train_loop
-    from instructpt.train.presets import build_model, count_parameters, flops_per_token
-
     tokens_dir = Path(cfg.tokens)
     tokens_manifest = require_manifest(tokens_dir, "tokenize")
     fingerprint = manifest_fingerprint(tokens_manifest) + (
@@ -172,22 +142,10 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
     )
     if cfg.distill.enabled:
         fingerprint += f"|teacher={cfg.distill.teacher}"
-    dist, device = D.init_distributed(resolve_device(cfg.device))
-    try:
-        if dist.is_main:
-            opened = open_stage_dir(out_dir, STAGE, cfg, fingerprint, overwrite)
-            done = opened.done
-            if done is None:
-                remove_stale_saves(out_dir, (MODEL_DIR,))
-        D.barrier(dist)
-        if not dist.is_main:
-            from instructpt.core.manifest import read_manifest
-
-            done = read_manifest(out_dir)
-        if done is not None:
-            return PretrainResult(out_dir, done, reused=True)
-        if cfg.num_threads:
-            torch.set_num_threads(cfg.num_threads)
+    with open_training_stage(out_dir, STAGE, cfg, fingerprint, overwrite, (MODEL_DIR,)) as run:
+        if run.done is not None:
+            return PretrainResult(out_dir, run.done, reused=True)
+        dist, device = run.dist, run.device
         packed = PackedTokens(tokens_dir, cfg.seq_len)
         if cfg.init_from is not None:
             model, init_tok = _load_init_model(cfg)
@@ -206,13 +164,15 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
             model = build_model(
                 preset, packed.vocab_size, packed.index["bos_id"], packed.index["eos_id"], cfg.seed
             )
-        loss_fn = None
-        if cfg.distill.enabled:
-            from instructpt.train.distill import DistillLoss, load_teacher
-
-            loss_fn = DistillLoss(load_teacher(cfg.distill, tok_dir, device), cfg.distill)
+        loss_fn = distill_loss_fn(cfg.distill, tok_dir, device)
         params = count_parameters(model)
-        steps = plan_steps(cfg, packed.num_sequences, packed.seq_len, dist.world_size)
+        steps = plan_steps(
+            cfg,
+            packed.num_sequences,
+            dist.world_size,
+            seq_len=packed.seq_len,
+            num_tokens=cfg.num_tokens,
+        )
         model.to(device)
         wrapped = D.wrap_model(model, dist, cfg.strategy, device)
         loop_cfg = loop_config_from(
@@ -224,16 +184,13 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
             peak_flops=cfg.peak_tflops * 1e12 if cfg.peak_tflops else None,
             tensorboard_dir=str(out_dir / "tb") if cfg.tensorboard else None,
         )
-        result = train_loop(
+        result = run.train(
             wrapped,
             lambda start: packed_batches(packed, cfg, start, dist.rank, dist.world_size),
             loop_cfg,
-            metrics_path=out_dir / METRICS_NAME,
-            checkpoint_dir=out_dir / CHECKPOINT_DIR,
-            dist=dist,
-            loss_fn=loss_fn,
+            loss_fn,
         )
-        final = _save_final(model, wrapped, dist, tok_dir, out_dir)
+        final = save_final_model(model, wrapped, dist, out_dir, tok_dir=tok_dir)
         stats = {
             "parameters": params["total"],
             "tokens": result.tokens,
@@ -244,57 +201,7 @@ def pretrain(cfg: PretrainConfig, out_dir: Path, overwrite: bool = False) -> Pre
             "mfu": result.history[-1].get("mfu") if result.history else None,
             **result.stats(cfg.distill.enabled),
         }
-        manifest = Manifest(
-            stage=STAGE,
-            config_hash=cfg.config_hash(),
-            input_fingerprint=fingerprint,
-            format="safetensors",
-            shards=final,
-            stats=stats,
-        )
-        if dist.is_main:
-            opened.finish(manifest)
-        D.barrier(dist)
-        return PretrainResult(out_dir, manifest, reused=False)
-    finally:
-        D.shutdown(dist)
-
-
-def _save_final(
-    model: Any, wrapped: Any, dist: Any, tok_dir: Path | None, out_dir: Path, tokenizer: Any = None
-) -> list[ShardInfo]:
-    """save_pretrained (safetensors) + tokenizer into model/, atomically by rename.
-
-    The tokenizer is `tokenizer.save_pretrained` when given, else the files of `tok_dir`.
-    """
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-
-    state = get_model_state_dict(
-        wrapped, options=StateDictOptions(full_state_dict=True, cpu_offload=True)
-    )
-    if not dist.is_main:
-        return []
-    if getattr(model.config, "tie_word_embeddings", False):
-        # gathered shards no longer share memory: keep the tie, not a copy
-        head = model.get_output_embeddings()
-        state.pop(next(n for n, m in model.named_modules() if m is head) + ".weight", None)
-    final = out_dir / MODEL_DIR
-    tmp = out_dir / f"{MODEL_DIR}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.config.use_cache = True  # for generate() and serving
-    model.save_pretrained(tmp, state_dict=state, safe_serialization=True)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(tmp)
-    elif tok_dir is not None:
-        for name in TOKENIZER_FILES:
-            if (tok_dir / name).is_file():
-                shutil.copy2(tok_dir / name, tmp / name)
-    shutil.rmtree(final, ignore_errors=True)
-    os.replace(tmp, final)
-    return [
-        ShardInfo(f"{MODEL_DIR}/{p.name}", 1, file_sha256(p), p.stat().st_size)
-        for p in sorted(final.iterdir())
-    ]
+        return PretrainResult(out_dir, run.finish(final, stats), reused=False)
 
 
 def read_metrics(out_dir: Path) -> list[dict[str, Any]]:

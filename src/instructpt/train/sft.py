@@ -33,9 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import os
-import shutil
+import random
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,17 +41,33 @@ from pathlib import Path
 from typing import Any
 
 from instructpt.core.manifest import Manifest, ShardInfo
-from instructpt.core.resume import open_stage_dir
-from instructpt.core.shards import file_sha256
 from instructpt.errors import InputError
-from instructpt.train.checkpoint import remove_stale_saves
-from instructpt.train.config import LoraSpec, SftConfig  # moved
+from instructpt.train import distributed as D
+from instructpt.train.config import LoraSpec, SftConfig
+from instructpt.train.distill import distill_loss_fn
+from instructpt.train.loop import loop_config_from
+from instructpt.train.sft_data import (
+    ReadStats,
+    RecordError,
+    collate,
+    data_sources,
+    ensure_chat_template,
+    pack_examples,
+    read_records,
+    reject,
+    tokenize_messages,
+    write_rejected,
+)
+from instructpt.train.stage import (
+    MODEL_DIR,
+    open_training_stage,
+    plan_steps,
+    publish_folder,
+    save_final_model,
+)
 
 STAGE = "sft"
-MODEL_DIR = "model"
 ADAPTER_DIR = "adapter"
-CHECKPOINT_DIR = "checkpoints"
-METRICS_NAME = "metrics.jsonl"
 REJECTED_NAME = "rejected.jsonl"
 
 
@@ -90,8 +104,6 @@ class SftResult:
 
 
 def _input_fingerprint(cfg: SftConfig) -> str:
-    from instructpt.train.sft_data import data_sources
-
     # The files sft reads, not a folder's metadata (_manifest.json, stats.json).
     parts: list[Any] = [s.fingerprint() for s in data_sources(list(cfg.data))]
     for src in (cfg.model, cfg.distill.teacher):
@@ -155,10 +167,6 @@ def sft_batches(
     Epoch e visits the packs in a permutation seeded by seed + e; rank r of w
     takes every w-th micro-batch of it.
     """
-    import random
-
-    from instructpt.train.sft_data import collate
-
     per_epoch = len(packs) // (cfg.micro_batch_size * world_size)
     if per_epoch < 1:
         raise InputError(
@@ -176,62 +184,19 @@ def sft_batches(
         epoch, skip = epoch + 1, 0
 
 
-def plan_steps(cfg: SftConfig, num_packs: int, world_size: int) -> int:
-    if cfg.num_steps is not None:
-        return cfg.num_steps
-    per_step = cfg.micro_batch_size * cfg.grad_accum * world_size
-    steps = math.floor(cfg.epochs * num_packs / per_step)
-    if steps < 1:
-        raise InputError(
-            f"{num_packs} sequences are fewer than one step of {per_step} sequences "
-            f"(micro_batch_size x grad_accum x ranks); lower them or give more data"
-        )
-    return steps
-
-
 def sft(cfg: SftConfig, out_dir: Path, overwrite: bool = False) -> SftResult:
     """Tune (or resume, or reuse) `cfg.model` on `cfg.data` into `out_dir` (rank 0 writes)."""
     import torch
 
-    from instructpt.core.devices import resolve_device
-    from instructpt.train import distributed as D
-    from instructpt.train.loop import loop_config_from, train_loop
-    from instructpt.train.sft_data import (
-        ReadStats,
-        RecordError,
-        ensure_chat_template,
-        pack_examples,
-        read_records,
-        reject,
-        tokenize_messages,
-        write_rejected,
-    )
-
     fingerprint = _input_fingerprint(cfg)
-    dist, device = D.init_distributed(resolve_device(cfg.device))
-    try:
-        if dist.is_main:
-            opened = open_stage_dir(out_dir, STAGE, cfg, fingerprint, overwrite)
-            done = opened.done
-            if done is None:
-                remove_stale_saves(out_dir, (MODEL_DIR, ADAPTER_DIR))
-        D.barrier(dist)
-        if not dist.is_main:
-            from instructpt.core.manifest import read_manifest
-
-            done = read_manifest(out_dir)
-        if done is not None:
-            return SftResult(out_dir, done, reused=True)
-        if cfg.num_threads:
-            torch.set_num_threads(cfg.num_threads)
-
+    outputs = (MODEL_DIR, ADAPTER_DIR)
+    with open_training_stage(out_dir, STAGE, cfg, fingerprint, overwrite, outputs) as run:
+        if run.done is not None:
+            return SftResult(out_dir, run.done, reused=True)
+        dist, device = run.dist, run.device
         tokenizer, model = _load_model(cfg)
         template = ensure_chat_template(tokenizer, cfg.template)
-        loss_fn = None
-        if cfg.distill.enabled:
-            from instructpt.train.distill import DistillLoss, load_teacher
-
-            loss_fn = DistillLoss(load_teacher(cfg.distill, cfg.model, device), cfg.distill)
+        loss_fn = distill_loss_fn(cfg.distill, cfg.model, device)
 
         # Data, all before the first step: bad records fail or are counted here.
         read = ReadStats()
@@ -262,15 +227,11 @@ def sft(cfg: SftConfig, out_dir: Path, overwrite: bool = False) -> SftResult:
         trained.to(device)
         strategy = "ddp" if cfg.lora.enabled else "auto"  # FSDP wraps the bare HF layout
         wrapped = D.wrap_model(trained, dist, strategy, device)
-        loop_cfg = loop_config_from(cfg, steps, device)
-        result = train_loop(
+        result = run.train(
             wrapped,
             lambda start: sft_batches(packs, cfg, pad_id, start, dist.rank, dist.world_size),
-            loop_cfg,
-            metrics_path=out_dir / METRICS_NAME,
-            checkpoint_dir=out_dir / CHECKPOINT_DIR,
-            dist=dist,
-            loss_fn=loss_fn,
+            loop_config_from(cfg, steps, device),
+            loss_fn,
         )
         shards = _save(trained, wrapped, dist, tokenizer, cfg, out_dir)
         trainable = sum(p.numel() for p in trained.parameters() if p.requires_grad)
@@ -294,45 +255,24 @@ def sft(cfg: SftConfig, out_dir: Path, overwrite: bool = False) -> SftResult:
             "world_size": dist.world_size,
             **result.stats(cfg.distill.enabled),
         }
-        manifest = Manifest(
-            stage=STAGE,
-            config_hash=cfg.config_hash(),
-            input_fingerprint=fingerprint,
-            format="safetensors",
-            shards=shards,
-            stats=stats,
-        )
-        if dist.is_main:
-            opened.finish(manifest)
-        D.barrier(dist)
-        return SftResult(out_dir, manifest, reused=False)
-    finally:
-        D.shutdown(dist)
+        return SftResult(out_dir, run.finish(shards, stats), reused=False)
 
 
 def _save(
-    trained: Any, wrapped: Any, dist: Any, tokenizer: Any, cfg: SftConfig, out_dir: Path
+    trained: Any, wrapped: Any, dist: D.Dist, tokenizer: Any, cfg: SftConfig, out_dir: Path
 ) -> list[ShardInfo]:
     """model/ (full or merged) and adapter/ (LoRA), each published by rename."""
-    from instructpt.train.pretrain import _save_final
-
-    shards: list[ShardInfo] = []
     if not cfg.lora.enabled:
-        return _save_final(trained, wrapped, dist, None, out_dir, tokenizer=tokenizer)
+        return save_final_model(trained, wrapped, dist, out_dir, tokenizer=tokenizer)
+    shards: list[ShardInfo] = []
     if dist.is_main:
-        final = out_dir / ADAPTER_DIR
-        tmp = out_dir / f"{ADAPTER_DIR}.tmp-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        trained.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        shards += [
-            ShardInfo(f"{ADAPTER_DIR}/{p.name}", 1, file_sha256(p), p.stat().st_size)
-            for p in sorted(final.iterdir())
-            if p.is_file()
-        ]
+
+        def write_adapter(tmp: Path) -> None:
+            trained.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+
+        shards += publish_folder(out_dir, ADAPTER_DIR, write_adapter)
     if cfg.lora.merge:
         merged = trained.merge_and_unload()
-        shards += _save_final(merged, merged, dist, None, out_dir, tokenizer=tokenizer)
+        shards += save_final_model(merged, merged, dist, out_dir, tokenizer=tokenizer)
     return shards

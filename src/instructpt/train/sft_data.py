@@ -55,6 +55,7 @@ from typing import Any
 
 import orjson
 
+from instructpt.core.atomic import atomic_write_bytes
 from instructpt.corpus.readers import Source, discover_sources, iter_source
 from instructpt.errors import InputError
 
@@ -419,6 +420,4 @@ def collate(packs: Sequence[Sequence[Example]], pad_id: int) -> dict[str, Any]:
 
 
 def write_rejected(path: Path, rejected: list[dict[str, str]]) -> None:
-    from instructpt.core.atomic import atomic_write_bytes
-
     atomic_write_bytes(path, b"".join(orjson.dumps(r) + b"\n" for r in rejected))

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from instructpt.synth.format import Pair, context_prompt, render_pairs
+from instructpt.world.names import NameMaker
 
 IGNORE_INDEX = -100
 
@@ -190,8 +191,6 @@ def rename_person(record: Record, name: str, rng: random.Random) -> Record:
     leaves copying from the context as the only way to the answer. Relatives
     sharing the surname are renamed consistently in text and pairs alike.
     """
-    from instructpt.world.names import NameMaker
-
     parts = name.split()
     if len(parts) != 2:
         return record

@@ -58,6 +58,10 @@ from pathlib import Path
 from typing import Any
 
 from instructpt.core.atomic import atomic_write_text
+from instructpt.core.devices import resolve_device
+from instructpt.synth.config import HFEngineConfig
+from instructpt.synth.engines.base import DecodingParams, Prompt
+from instructpt.synth.engines.hf import HFEngine
 from instructpt.synth.format import (
     COT_MARK,
     context_prompt,
@@ -65,7 +69,8 @@ from instructpt.synth.format import (
     split_chain_of_thought,
     split_multiple_choice,
 )
-from instructpt.train.config import TrainSynthesizerConfig  # moved
+from instructpt.synth.tiny import new_llama, train_tokenizer
+from instructpt.train.config import TrainSynthesizerConfig
 from instructpt.train.loop import LoopConfig, LoopResult, train_loop
 from instructpt.train.synth_data import (
     Record,
@@ -180,10 +185,6 @@ def evaluate_synthesizer(
     samples_path: Path | None = None,
 ) -> dict[str, Any]:
     """Greedy generation on `items` through the real `HFEngine`, scored (module docstring)."""
-    from instructpt.synth.config import HFEngineConfig
-    from instructpt.synth.engines.base import DecodingParams, Prompt
-    from instructpt.synth.engines.hf import HFEngine
-
     start = time.perf_counter()
     engine = HFEngine(str(model_dir), None, HFEngineConfig(batch_size=batch_size, device=device))
     try:
@@ -241,12 +242,6 @@ class TrainSynthesizerResult:
     reused: bool = False
 
 
-def _resolve_device(device: str) -> str:
-    from instructpt.core.devices import resolve_device
-
-    return resolve_device(device)
-
-
 def _file_digest(paths: Sequence[Path]) -> str:
     h = hashlib.sha256()
     for path in paths:
@@ -272,8 +267,6 @@ def _fixed_records(cfg: TrainSynthesizerConfig) -> list[Record]:
 
 
 def _build_fresh(cfg: TrainSynthesizerConfig, texts: Sequence[str]) -> tuple[Any, Any]:
-    from instructpt.synth.tiny import new_llama, train_tokenizer
-
     tokenizer = train_tokenizer(texts, cfg.vocab_size)
     model = new_llama(
         tokenizer,
@@ -318,7 +311,7 @@ def train_synthesizer(
         if old.get("config_hash") == cfg.config_hash() and old.get("input_digest") == digest:
             return TrainSynthesizerResult(out_dir, old, reused=True)
     started = time.perf_counter()
-    device = _resolve_device(cfg.device)
+    device = resolve_device(cfg.device)
 
     # Data: fixed records (rows, SQuAD) and, per epoch, a fresh sample of world pairs.
     fixed = _fixed_records(cfg)

@@ -6,10 +6,11 @@
 Modules, one job each: `names` (syllable names), `vocab` (closed value sets),
 `entities` (structure and groups), `facts` (displayed values), `phrasings`
 (all templates, as data), `render` (texts), `qa` (ground truth), `build`
-and `write` (the two entry points).
+and `write` (the world, its files), `stage` (the `world` stage with its manifest).
 """
 
 from instructpt.world.build import World, build_world
+from instructpt.world.stage import generate_world
 from instructpt.world.write import summarize, write_world
 
-__all__ = ["World", "build_world", "summarize", "write_world"]
+__all__ = ["World", "build_world", "generate_world", "summarize", "write_world"]

@@ -25,7 +25,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from instructpt.synth.config import HFEngineConfig
+from instructpt.core.devices import resolve_device, resolve_dtype
+from instructpt.synth.config import SynthesizeConfig
 from instructpt.synth.engines.base import (
     Completion,
     DecodingParams,
@@ -34,14 +35,18 @@ from instructpt.synth.engines.base import (
     Prompt,
     cut_at_stop,
 )
+from instructpt.synth.engines.options import HFEngineConfig
 
 if TYPE_CHECKING:
     import torch
-from instructpt.core.devices import resolve_device, resolve_dtype  # moved
 
 
 class HFEngine:
     name = "hf"
+
+    @classmethod
+    def from_config(cls, cfg: SynthesizeConfig, options: HFEngineConfig) -> HFEngine:
+        return cls(cfg.model, cfg.revision, options, cfg.tokenizer, cfg.trust_remote_code)
 
     def __init__(
         self,
@@ -56,7 +61,7 @@ class HFEngine:
         self.model = model
         self.revision = revision
         self.options = options
-        self.preferred_batch = options.batch_size
+        self.preferred_batch = options.preferred_batch()
         self.device = resolve_device(options.device)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(

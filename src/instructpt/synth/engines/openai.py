@@ -42,7 +42,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from instructpt.synth.config import OpenAIEngineConfig
+from instructpt.synth.config import SynthesizeConfig
 from instructpt.synth.engines.base import (
     Completion,
     DecodingParams,
@@ -51,6 +51,7 @@ from instructpt.synth.engines.base import (
     Prompt,
     cut_at_stop,
 )
+from instructpt.synth.engines.options import OpenAIEngineConfig
 
 #: Statuses worth another try: rate limits, timeouts, conflicts and server errors.
 RETRY_STATUSES = frozenset({408, 409, 429})
@@ -88,6 +89,13 @@ class OpenAIEngine:
 
     name = "openai"
 
+    @classmethod
+    def from_config(cls, cfg: SynthesizeConfig, options: OpenAIEngineConfig) -> OpenAIEngine:
+        """The engine, checked against its endpoints before any work (fail at the edge)."""
+        engine = cls(cfg.model, cfg.revision, options)
+        engine.check()
+        return engine
+
     def __init__(
         self,
         model: str,
@@ -107,10 +115,7 @@ class OpenAIEngine:
         # The server tokenizes and decodes; the tokenizer is accepted for parity with
         # the other engines and is not needed.
         self.tokenizer = tokenizer
-        #: Each generate call ends waiting for its slowest request with slots idle, so
-        #: batches are long enough (16 waves) to make that tail small; on_result hands
-        #: each completion over at once, so a kill loses nothing finished either way.
-        self.preferred_batch = 16 * options.concurrency
+        self.preferred_batch = options.preferred_batch()  # 16 waves of `concurrency`
         self.served_model = options.served_model_name or model
         self._urls = [u.rstrip("/") for u in options.base_urls]
         # Read once; kept only inside the headers, which no repr or message shows.

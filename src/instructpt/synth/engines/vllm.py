@@ -29,7 +29,7 @@ import gc
 from collections.abc import Sequence
 from typing import Any
 
-from instructpt.synth.config import VLLMEngineConfig
+from instructpt.synth.config import SynthesizeConfig
 from instructpt.synth.engines.base import (
     Completion,
     DecodingParams,
@@ -38,6 +38,7 @@ from instructpt.synth.engines.base import (
     Prompt,
     cut_at_stop,
 )
+from instructpt.synth.engines.options import VLLMEngineConfig
 
 #: Install hint shown when vllm is missing; vllm's pins clash with the main
 #: environment's transformers, so it lives in a venv of its own.
@@ -58,6 +59,18 @@ class VLLMEngine:
     """`vllm.LLM` in this process: one `generate` call per batch, token-id prompts."""
 
     name = "vllm"
+
+    @classmethod
+    def from_config(cls, cfg: SynthesizeConfig, options: VLLMEngineConfig) -> VLLMEngine:
+        return cls(
+            cfg.model,
+            cfg.revision,
+            options,
+            cfg.max_context,
+            tokenizer=cfg.tokenizer,
+            trust_remote_code=cfg.trust_remote_code,
+            seed=cfg.seed,
+        )
 
     def __init__(
         self,
@@ -80,10 +93,7 @@ class VLLMEngine:
         self.max_context = max_context
         self.options = options
         self.seed = seed
-        # vLLM schedules all prompts of one call together; a large batch keeps the
-        # scheduler full and lets chains in the same batch share cached prefixes,
-        # while a kill loses at most one batch (finished ones are in the replay cache).
-        self.preferred_batch = 1024
+        self.preferred_batch = options.preferred_batch()
         self._vllm = vllm
         self._tokens_prompt = TokensPrompt
         self._tokenizer: Any = None
