@@ -37,7 +37,7 @@ RANK = {
     "train": 9,
     "evaluate": 10,
     "magpie": 11,
-    "assets": 12,
+    "assets": 2,  # a data source: models, benchmarks and corpora read out of wheels
     "report": 13,
     "run_config": 14,
     "run": 15,

@@ -24,7 +24,7 @@ from instructpt.core.config import PLAIN_NAME, _format_errors
 from instructpt.core.layout import PAPER_VARIANTS, RunLayout
 from instructpt.corpus.config import IngestConfig
 from instructpt.evaluate.config import EvaluateConfig
-from instructpt.evaluate.probe import GEN_TASK, MC_TASK, PROBE_TAG
+from instructpt.evaluate.probe import GEN_FEWSHOT_TASK, GEN_TASK, MC_TASK, PROBE_TAG
 from instructpt.filter.config import FilterConfig
 from instructpt.magpie.config import MagpieConfig
 from instructpt.mine.config import ALL_FAMILIES
@@ -83,8 +83,10 @@ DEMO_PRETRAIN: dict[str, Any] = {
 }
 
 
-#: The demo's evaluation: the world knowledge probe, multiple choice by log-likelihood.
-DEMO_EVALUATE: dict[str, Any] = {"tasks": ["world_probe_mc"], "batch_size": 32}
+#: The demo's evaluation: the world knowledge probe, multiple choice by log-likelihood
+#: and generative recall (greedy, exact match), both zero-shot. Two independent lm-eval
+#: tasks: adding the second leaves the first's numbers as they were.
+DEMO_EVALUATE: dict[str, Any] = {"tasks": [MC_TASK, GEN_TASK], "batch_size": 32}
 
 
 #: The demo's instruction tuning, the same for every variant: full fine-tuning on the
@@ -119,7 +121,7 @@ CORPUS_SYNTHESIZE: dict[str, Any] = {
 
 
 #: Evaluation tasks written from the demo world (`instructpt.evaluate.probe`).
-WORLD_PROBE_TASKS = frozenset({MC_TASK, GEN_TASK, PROBE_TAG})
+WORLD_PROBE_TASKS = frozenset({MC_TASK, GEN_TASK, GEN_FEWSHOT_TASK, PROBE_TAG})
 
 
 #: `instructpt run --quick`: the whole loop at toy size (a few minutes on 2 CPU cores);

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from instructpt.core.lm_eval_tasks import OFFLINE_ENV, offline_mode
 from instructpt.errors import InputError
 from instructpt.evaluate import (
+    GEN_FEWSHOT_TASK,
     GEN_TASK,
     MC_TASK,
     PROBE_TAG,
@@ -207,16 +208,22 @@ def test_evaluate_writes_metrics_stderr_shots_and_versions(probe, tmp_path, monk
     result = evaluate(cfg, out_path)
 
     assert json.loads(out_path.read_text("utf-8")) == result
-    assert set(result["results"]) == {MC_TASK, GEN_TASK}
+    assert set(result["results"]) == {MC_TASK, GEN_TASK, GEN_FEWSHOT_TASK}
     mc, gen = result["results"][MC_TASK], result["results"][GEN_TASK]
     assert set(mc["metrics"]) == {"acc", "acc_norm"} == set(mc["stderr"])
-    assert set(gen["metrics"]) == {"exact_match"} and gen["filters"] == ["strip"]
+    assert set(gen["metrics"]) == {"exact_match"} and gen["filters"] == ["first_line"]
+    assert mc["version"] == 1.0 and gen["version"] == 2.0
     for task in (mc, gen):
         assert task["num_fewshot"] == 1 and task["num_samples"] == 6
-        assert task["version"] == 1.0
         for name, value in task["metrics"].items():
             assert 0.0 <= value <= 1.0
             assert task["stderr"][name] is not None and task["stderr"][name] >= 0
+        # per attribute, from lm-eval's per-item scores: the item-weighted mean is the total
+        by_attribute = task["by_attribute"]
+        assert sum(a["num_samples"] for a in by_attribute.values()) == 6
+        for name, value in task["metrics"].items():
+            weighted = sum(a["metrics"][name] * a["num_samples"] for a in by_attribute.values())
+            assert weighted / 6 == pytest.approx(value)
     # six items: accuracy is a count of sixths (a random model, so no value is asserted)
     assert round(mc["metrics"]["acc"] * 6, 6).is_integer()
 

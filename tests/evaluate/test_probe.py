@@ -9,7 +9,15 @@ import pytest
 import yaml
 
 from instructpt.errors import InputError
-from instructpt.evaluate.probe import GEN_TASK, MC_TASK, PROBE_TAG, write_probe_tasks
+from instructpt.evaluate.probe import (
+    GEN_FEWSHOT_TASK,
+    GEN_TASK,
+    MC_TASK,
+    PROBE_TAG,
+    attribute_scores,
+    normalise_answer,
+    write_probe_tasks,
+)
 from instructpt.world import build_world, write_world
 from instructpt.world.config import WorldConfig
 from instructpt.world.phrasings import MC_OPTIONS_HEADER
@@ -33,7 +41,7 @@ def world_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def task_dir(world_dir: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("tasks")
-    assert write_probe_tasks(world_dir, out, seed=0) == [MC_TASK, GEN_TASK]
+    assert write_probe_tasks(world_dir, out, seed=0) == [MC_TASK, GEN_TASK, GEN_FEWSHOT_TASK]
     return out
 
 
@@ -53,7 +61,7 @@ def qa_id(item: dict) -> str:
 
 
 def test_task_yamls_point_at_absolute_local_files(task_dir: Path) -> None:
-    for task in (MC_TASK, GEN_TASK):
+    for task in (MC_TASK, GEN_TASK, GEN_FEWSHOT_TASK):
         config = yaml.safe_load((task_dir / f"{task}.yaml").read_text("utf-8"))
         assert config["task"] == task
         assert config["tag"] == [PROBE_TAG]
@@ -65,8 +73,9 @@ def test_task_yamls_point_at_absolute_local_files(task_dir: Path) -> None:
             assert Path(name) == task_dir.resolve() / f"{task}.{split}.jsonl"
         assert config["test_split"] == "test" and config["fewshot_split"] == "train"
         assert config["doc_to_text"] == "Question: {{question}}\nAnswer:"
-        assert "num_fewshot" not in config  # chosen at evaluation time
-        assert config["metadata"]["version"] == 1.0
+        # chosen at evaluation time, but for the three-shot task's default
+        assert config.get("num_fewshot") == (3 if task == GEN_FEWSHOT_TASK else None)
+        assert config["metadata"]["version"] == (1.0 if task == MC_TASK else 2.0)
 
 
 def test_mc_task_scores_options_by_loglikelihood(task_dir: Path) -> None:
@@ -86,16 +95,32 @@ def test_gen_task_is_greedy_exact_match_on_one_line(task_dir: Path) -> None:
         "do_sample": False,
         "temperature": 0.0,
     }
-    assert [f["function"] for f in config["filter_list"][0]["filter"]] == [
-        "remove_whitespace",
-        "take_first",
-    ]
+    assert [f["function"] for f in config["filter_list"][0]["filter"]] == ["regex", "take_first"]
     (metric,) = config["metric_list"]
     assert metric["metric"] == "exact_match" and metric["ignore_case"] is True
+    assert config["metadata"]["version"] == 2.0 and "num_fewshot" not in config
+
+
+def test_fewshot_gen_task_is_the_same_task_three_shot(task_dir: Path) -> None:
+    zero = yaml.safe_load((task_dir / f"{GEN_TASK}.yaml").read_text("utf-8"))
+    few = yaml.safe_load((task_dir / f"{GEN_FEWSHOT_TASK}.yaml").read_text("utf-8"))
+    assert few.pop("num_fewshot") == 3 and few.pop("task") == GEN_FEWSHOT_TASK
+    zero.pop("task")
+    files = {split: Path(f).name for split, f in few.pop("dataset_kwargs")["data_files"].items()}
+    assert files == {
+        "test": f"{GEN_FEWSHOT_TASK}.test.jsonl",
+        "train": f"{GEN_FEWSHOT_TASK}.train.jsonl",
+    }
+    zero.pop("dataset_kwargs")
+    assert few == zero
+    for split in ("test", "train"):
+        assert (task_dir / f"{GEN_TASK}.{split}.jsonl").read_bytes() == (
+            task_dir / f"{GEN_FEWSHOT_TASK}.{split}.jsonl"
+        ).read_bytes()
 
 
 def test_test_items_come_only_from_probe_entities(task_dir, qa, groups) -> None:
-    for task in (MC_TASK, GEN_TASK):
+    for task in (MC_TASK, GEN_TASK, GEN_FEWSHOT_TASK):
         items = read_jsonl(task_dir / f"{task}.test.jsonl")
         assert items
         assert {groups[i["entity_id"]] for i in items} == {"probe"}
@@ -202,7 +227,7 @@ def test_lm_eval_loads_the_tasks_and_renders_the_prompts(task_dir) -> None:
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=str(task_dir), include_defaults=False)
-    assert {MC_TASK, GEN_TASK, PROBE_TAG} <= set(manager.all_tasks)
+    assert {MC_TASK, GEN_TASK, GEN_FEWSHOT_TASK, PROBE_TAG} <= set(manager.all_tasks)
     tasks = manager.load([PROBE_TAG])["tasks"]
     mc, gen = tasks[MC_TASK], tasks[GEN_TASK]
     assert len(mc.test_docs()) == len(read_jsonl(task_dir / f"{MC_TASK}.test.jsonl"))
@@ -242,16 +267,73 @@ def test_mc_requests_score_each_option_after_a_space_with_augment_shots(task_dir
     assert set(shots) <= rendered
 
 
-def test_gen_answers_match_after_stripping_and_ignoring_case(task_dir) -> None:
+def planted_scores(task_dir: Path, answers: list[str], replies: list[str]) -> list[float]:
+    """Exact match of `replies` to `answers` through the task's own filters and metric."""
     task = load_task(task_dir, GEN_TASK, num_fewshot=0)
-    task.build_all_requests(limit=3)
-    replies = [lambda a: f"  {a.upper()} ", lambda a: "wrong", lambda a: f"{a} and more"]
-    for inst, reply in zip(task.instances, replies, strict=True):
+    task.build_all_requests(limit=len(answers))
+    for inst, answer, reply in zip(task.instances, answers, replies, strict=True):
         assert inst.args[0] == f"Question: {inst.doc['question']}\nAnswer:"
-        inst.resps = [reply(inst.doc["answer"])]
+        inst.doc = {**inst.doc, "answer": answer}
+        inst.resps = [reply]
     task.apply_filters()
-    scores = [
-        task.process_results(inst.doc, [inst.filtered_resps["strip"]])["exact_match"]
+    return [
+        task.process_results(inst.doc, [inst.filtered_resps["first_line"]])["exact_match"]
         for inst in task.instances
     ]
-    assert scores == [1.0, 0.0, 0.0]
+
+
+#: (answer, reply, exact match): SQuAD's normalisation on both sides, the first line only.
+PLANTED = [
+    ("Drefistead", "Drefistead", 1.0),
+    ("Drefistead", "  DREFISTEAD ", 1.0),  # case, surrounding whitespace
+    ("Drefistead", " Drefistead.", 1.0),  # trailing punctuation
+    ("Drefistead", '"Drefistead"!', 1.0),  # surrounding punctuation
+    ("Drefistead", " the Drefistead", 1.0),  # an article
+    ("Drefistead", " Drefistead\nQuestion: Where is Mouwick?", 1.0),  # text after a newline
+    ("Kathouvam Institute of Technology", " Kathouvam  Institute of\tTechnology", 1.0),
+    ("Kathouvam Institute of Technology", "kathouvam institute of technology.", 1.0),
+    ("The Ironworks Guild", "Ironworks Guild", 1.0),  # an article in the answer
+    ("12 March 1987", " 12 March, 1987", 1.0),  # punctuation inside a multi-token answer
+    ("Kathouvam Institute of Technology", " Kathouvam Institute", 0.0),  # a prefix only
+    ("Kathouvam Institute of Technology", " Kathouvam Institute of Technology and Arts", 0.0),
+    ("Drefistead", " Drefistead and Mouwick", 0.0),
+    ("Drefistead", "Drefisteads", 0.0),
+    ("Drefistead", "\nDrefistead", 0.0),  # the first line is empty
+    ("Drefistead", "", 0.0),
+    ("Anna", "an Anna", 1.0),
+    ("Anna", "Ann", 0.0),  # articles go as whole words only
+]
+
+
+def test_gen_task_scores_planted_replies_with_squad_normalisation(task_dir) -> None:
+    answers, replies, expected = zip(*PLANTED, strict=True)
+    assert planted_scores(task_dir, list(answers), list(replies)) == list(expected)
+
+
+def test_normalise_answer_is_what_the_task_compares() -> None:
+    for answer, reply, expected in PLANTED:
+        first_line = reply.split("\n", 1)[0]
+        assert (normalise_answer(first_line) == normalise_answer(answer)) == bool(expected)
+    assert normalise_answer("  An  Apple, the PIE. ") == "applepie"
+
+
+def test_attribute_scores_are_item_means_per_attribute() -> None:
+    def sample(doc_id: int, attribute: str, em: float, filt: str = "first_line") -> dict:
+        doc = {"attribute": attribute}
+        return {"doc_id": doc_id, "doc": doc, "filter": filt, "metrics": ["exact_match"],
+                "exact_match": em}  # fmt: skip
+
+    samples = [sample(0, "city", 1.0), sample(1, "city", 0.0), sample(2, "year", 1.0)]
+    assert attribute_scores(samples) == {
+        "city": {"metrics": {"exact_match": 0.5}, "num_samples": 2},
+        "year": {"metrics": {"exact_match": 1.0}, "num_samples": 1},
+    }
+    # several filters: metrics keyed `metric,filter`, as harness.task_results keys them
+    two = [sample(0, "city", 1.0, "a"), sample(0, "city", 0.0, "b")]
+    assert attribute_scores(two) == {
+        "city": {"metrics": {"exact_match,a": 1.0, "exact_match,b": 0.0}, "num_samples": 1}
+    }
+    # a task without attributes, or whose per-item metric is not a number: no breakdown
+    assert attribute_scores([{**samples[0], "doc": {"question": "?"}}]) is None
+    assert attribute_scores([{**samples[0], "exact_match": [1, 2]}]) is None
+    assert attribute_scores([]) is None

@@ -75,6 +75,8 @@ def test_every_model_load_in_src_asks_for_safetensors_only():
     for where, line, call in loads:
         if _keyword(call, "trust_remote_code") is True:
             raise AssertionError(f"{where}:{line} turns on remote code unconditionally")
+        if _keyword(call, "gguf_file") is not None:
+            continue  # a GGUF file holds tensors and metadata only: nothing to unpickle
         assert _keyword(call, "use_safetensors") is True, f"{where}:{line} may unpickle a .bin"
 
 

@@ -560,3 +560,114 @@ def test_unequal_token_budgets_are_called_out(tmp_path) -> None:
     (run / "mix" / "instruct" / "_manifest.json").write_text(json.dumps(stats), "utf-8")
     html = write_report(run).read_text("utf-8")
     assert "differ in size by up to 20.0% of their tokens" in html
+
+
+# --------------------------------------------------------------------------- generative recall
+
+#: world_probe_gen exact match zero- and three-shot, and MC acc per attribute, per variant.
+RECALL = {"vanilla": (0.05, 0.10), "mix": (0.15, 0.20), "instruct": (0.40, 0.45)}
+MC_BY_ATTRIBUTE = {"vanilla": (0.30, 0.50), "mix": (0.40, 0.60), "instruct": (0.50, 0.74)}
+
+
+def _recall_json(variant: str) -> dict:
+    """An evaluate result holding all three probe tasks, with per-attribute scores."""
+    data = _eval_json(variant, *PROBE[variant])
+    zero, three = RECALL[variant]
+    city, year = MC_BY_ATTRIBUTE[variant]
+    data["results"]["world_probe_mc"]["by_attribute"] = {
+        "birth_city": {"metrics": {"acc": city, "acc_norm": city}, "num_samples": 100},
+        "birth_year": {"metrics": {"acc": year, "acc_norm": year}, "num_samples": 100},
+    }
+    for task, value, shots in (("world_probe_gen", zero, 0), ("world_probe_gen_3shot", three, 3)):
+        data["results"][task] = {
+            "metrics": {"exact_match": value},
+            "stderr": {"exact_match": 0.02},
+            "filters": ["first_line"],
+            "num_fewshot": shots,
+            "num_samples": 100,
+            "num_items": 100,
+            "version": 2.0,
+            "by_attribute": {
+                "birth_city": {"metrics": {"exact_match": value / 2}, "num_samples": 50},
+                "birth_year": {"metrics": {"exact_match": value * 1.5}, "num_samples": 50},
+            },
+        }
+    return data
+
+
+@pytest.fixture(scope="module")
+def recall(tmp_path_factory) -> tuple[Path, Path]:
+    run = build_run(tmp_path_factory.mktemp("recall"), tuple(p for p in PARTS if p != "tune"))
+    for variant in VARIANTS:
+        _write_json(run / "eval" / f"{variant}.json", _recall_json(variant))
+    # multiple choice: birth_city items have 4 options (chance 1/4), birth_year 2 (chance 1/2)
+    items = [{"attribute": "birth_city", "choices": ["a", "b", "c", "d"], "gold": 0}] * 2
+    items += [{"attribute": "birth_year", "choices": ["1990", "1991"], "gold": 1}] * 2
+    (run / "eval" / "tasks" / "world_probe_mc.test.jsonl").write_text(
+        "".join(json.dumps(i) + "\n" for i in items), "utf-8"
+    )
+    return run, write_report(run)
+
+
+def test_generative_recall_is_the_headline_when_evaluated(recall) -> None:
+    _, page = recall
+    head = summary_of(page)["headline"]
+    assert head["task"] == "world_probe_gen" and head["metric"] == "exact_match"
+    assert head["instruct_minus_vanilla_points"] == pytest.approx(35.0)
+    assert head["instruct_minus_mix_points"] == pytest.approx(25.0)
+    assert head["chance"] is None  # no guessing rate for saying an answer
+
+
+def test_probe_summary_puts_recall_next_to_chance_adjusted_multiple_choice(recall) -> None:
+    _, page = recall
+    pr = summary_of(page)["probe"]
+    assert pr["num_fewshot"] == {"exact_match": 0, "exact_match_3shot": 3, "mc_acc": 0}
+    assert pr["mc_chance"] == pytest.approx(0.375)  # mean of 1/4, 1/4, 1/2, 1/2
+    instruct = pr["variants"]["instruct"]
+    assert instruct["exact_match"] == {"value": 0.40, "stderr": 0.02}
+    assert instruct["exact_match_3shot"] == {"value": 0.45, "stderr": 0.02}
+    assert instruct["mc_acc"] == {"value": 0.62, "stderr": 0.05}
+    # (0.62 - 0.375) / (1 - 0.375), its stderr scaled the same way
+    assert instruct["mc_chance_adjusted"]["value"] == pytest.approx(0.392)
+    assert instruct["mc_chance_adjusted"]["stderr"] == pytest.approx(0.08)
+    assert pr["tuned"] is None
+    # per attribute: recall and MC, MC chance-adjusted with that attribute's own chance
+    city, year = pr["by_attribute"]["birth_city"], pr["by_attribute"]["birth_year"]
+    assert city["instruct"]["exact_match"] == pytest.approx(0.20)
+    assert year["vanilla"]["exact_match"] == pytest.approx(0.075)
+    assert city["mix"]["mc_acc"] == pytest.approx(0.40)
+    assert city["mix"]["mc_chance_adjusted"] == pytest.approx((0.40 - 0.25) / 0.75)
+    assert year["instruct"]["mc_chance_adjusted"] == pytest.approx((0.74 - 0.5) / 0.5)
+    assert year["vanilla"]["mc_chance_adjusted"] == pytest.approx(0.0)
+    assert set(pr["by_attribute"]) == {"birth_city", "birth_year"}
+
+
+def test_report_shows_the_probe_table_and_the_per_attribute_table(recall) -> None:
+    _, page = recall
+    html = page.read_text("utf-8")
+    probe_html = html[html.index('<div id="probe">') :]
+    for shown in (
+        "recall: exact match, 3-shot",
+        "multiple choice: chance-adjusted",
+        "40.0% ± 2.0",  # instruct recall
+        "39.2% ± 8.0",  # instruct chance-adjusted MC
+        "chance 37.5%",
+        "Per attribute",
+        "birth_city",
+        "instruct: recall",
+        "vanilla: MC acc",
+        "74.0%",  # instruct's birth_year MC
+    ):
+        assert shown in probe_html, shown
+    assert parse(page).sections["headline"] == "done"
+
+
+def test_without_recall_results_the_probe_table_shows_multiple_choice_only(full) -> None:
+    _, page = full
+    pr = summary_of(page)["probe"]
+    assert pr["variants"]["vanilla"]["exact_match"] is None
+    assert pr["variants"]["vanilla"]["mc_chance_adjusted"]["value"] == pytest.approx(0.2)
+    assert pr["by_attribute"] == {}
+    assert pr["tuned"]["instruct"]["mc_acc"] == {"value": 0.72, "stderr": 0.04}
+    html = page.read_text("utf-8")
+    assert "multiple choice: chance-adjusted" in html and "recall: exact match" not in html

@@ -16,25 +16,11 @@ import click
 import tqdm.std
 
 from instructpt import __version__
-from instructpt.cli import data, evaluate, magpie, run, synth, train
-from instructpt.errors import InstructptError
+from instructpt.cli import assets, data, evaluate, magpie, run, synth, train
+from instructpt.cli.options import UserErrorGroup
 
 
-class _Group(click.Group):
-    """Turns user-facing errors into one line and exit 2, Ctrl-C into a resume hint."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except InstructptError as exc:
-            click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted: rerun the same command to resume where it stopped", err=True)
-            sys.exit(130)
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=UserErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="instructpt")
 def main() -> None:
     """Instruction Pre-Training end to end: synthesize, cook, mix, pre-train, evaluate, report.
@@ -77,6 +63,7 @@ for command in (
     data.world, data.ingest, data.mine, data.filter_, data.cook, data.mix, data.tokenizer,
     data.tokenize, synth.train_synthesizer, synth.synthesize, synth.plan, train.pretrain,
     train.continue_, train.sft, evaluate.evaluate, evaluate.report, magpie.magpie, run.run,
+    assets.assets,
 ):  # fmt: skip
     main.add_command(command)
 

@@ -17,7 +17,7 @@ from instructpt.cli.options import (
 from instructpt.core.layout import RunLayout
 from instructpt.evaluate import evaluate as run_evaluate
 from instructpt.evaluate import result_lines, write_probe_tasks
-from instructpt.evaluate.config import EvaluateConfig
+from instructpt.evaluate.config import PRESETS, EvaluateConfig
 from instructpt.evaluate.probe import world_seed
 from instructpt.report import write_report
 
@@ -27,8 +27,11 @@ from instructpt.report import write_report
 Examples:
   # the world knowledge probe on the demo's instruct model -> runs/demo/eval/instruct.json
   instructpt evaluate --run-dir runs/demo --variant instruct
-  # the paper's protocol (needs the hub): 0-shot piqa, hellaswag, winogrande; 5-shot others
-  instructpt evaluate --model runs/web/models/instruct/model --tasks paper --device cuda
+  # the paper's protocol: 0-shot piqa, hellaswag, winogrande; 5-shot the others (local
+  # files when `instructpt assets get paper-eval` was run, else lm-eval's hub datasets)
+  instructpt evaluate --preset paper --model runs/web/models/instruct/model --device cuda
+  instructpt assets get smollm2-135m-instruct && instructpt assets get paper-eval
+  instructpt evaluate --preset paper --model $(instructpt assets path smollm2-135m-instruct)
   # any lm-eval task names or local task YAML folders
   instructpt evaluate --model my/model --tasks arc_easy --tasks mytask --include-path tasks/""",
 )
@@ -41,8 +44,16 @@ Examples:
     show_default=True,
     help="runs/<run>/models/<variant>.",
 )
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    default=None,
+    help="A named task list with its own shots (same as --tasks NAME).",
+)
 @config_options(EvaluateConfig)
-def evaluate(config_path: Path | None, run_dir: Path, variant: str, **flags: Any) -> None:
+def evaluate(
+    config_path: Path | None, run_dir: Path, variant: str, preset: str | None, **flags: Any
+) -> None:
     """Evaluate a model with lm-evaluation-harness (BOS added, as in the paper).
 
     Default: <run-dir>/models/<variant>/model on the world knowledge probe (tasks
@@ -55,10 +66,15 @@ def evaluate(config_path: Path | None, run_dir: Path, variant: str, **flags: Any
         # the world's own seed, as `run` uses: the same distractors whichever wrote last
         write_probe_tasks(run.world, run.eval_tasks, seed=world_seed(run.world))
         defaults.update(tasks=["world_probe"], include_path=[str(run.eval_tasks)])
+    if preset is not None:
+        flags["tasks"] = [preset]
     cfg = load_with_run_defaults(EvaluateConfig, config_path, defaults, flags)
     out = run.eval(variant)
-    for line in result_lines(run_evaluate(cfg, out)):
+    result = run_evaluate(cfg, out)
+    for line in result_lines(result):
         click.echo(line)
+    for line in result.get("split_substitutions", []):
+        click.echo(f"  split substitution: {line}")
     click.echo(f"written: {out}")
 
 

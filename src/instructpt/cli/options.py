@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from pydantic import BaseModel
 
 from instructpt.core.config import PLAIN_NAME, build_config, read_yaml_mapping
 from instructpt.core.executor import EXECUTORS, open_executor
+from instructpt.errors import InstructptError
 
 
 def _click_type(annotation: Any) -> tuple[Any, bool]:
@@ -205,3 +207,17 @@ def echo_main_rank(lines: list[str]) -> None:
     if os.environ.get("RANK", "0") == "0":
         for line in lines:
             click.echo(line)
+
+
+class UserErrorGroup(click.Group):
+    """Turns user-facing errors into one line and exit 2, Ctrl-C into a resume hint."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InstructptError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: rerun the same command to resume where it stopped", err=True)
+            sys.exit(130)

@@ -11,9 +11,16 @@ lm-eval itself is imported only when `evaluate` runs.
 
 from instructpt.evaluate.config import PRESETS, EvaluateConfig
 from instructpt.evaluate.harness import evaluate, plan_runs, result_lines
-from instructpt.evaluate.probe import GEN_TASK, MC_TASK, PROBE_TAG, write_probe_tasks
+from instructpt.evaluate.probe import (
+    GEN_FEWSHOT_TASK,
+    GEN_TASK,
+    MC_TASK,
+    PROBE_TAG,
+    write_probe_tasks,
+)
 
 __all__ = [
+    "GEN_FEWSHOT_TASK",
     "GEN_TASK",
     "MC_TASK",
     "PRESETS",

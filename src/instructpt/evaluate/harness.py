@@ -26,6 +26,8 @@ The results file holds, per task: the metric values and their standard
 errors, the number of shots and of samples, the task version; plus the exact
 lm-eval, transformers and torch versions, the model path, the resolved
 config, whether BOS was really prepended, and lm-eval's own output per call.
+A task whose items carry an `attribute` (the world probe) also gets its
+metrics per attribute (`by_attribute`), from lm-eval's per-item scores.
 
 It also records what every stage's manifest records: the config hash and the
 input fingerprint (the bytes of the local model folder and of the task
@@ -44,11 +46,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from instructpt.assets import asset_path, is_present
 from instructpt.core.atomic import atomic_write_text
 from instructpt.core.lm_eval_tasks import build_task_manager, offline_mode
 from instructpt.core.resume import content_fingerprint, current_result, stamp
 from instructpt.errors import InputError
 from instructpt.evaluate.config import PRESETS, EvaluateConfig
+from instructpt.evaluate.probe import attribute_scores
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +139,9 @@ def _missing_data_files(include_path: Sequence[str], names: Sequence[str]) -> li
                 continue
             tags = config.get("tag") or []
             tags = [tags] if isinstance(tags, str) else tags
-            if config.get("task") not in wanted and not wanted.intersection(tags):
+            task = config.get("task")
+            name = task if isinstance(task, str) else config.get("group")  # a group: task list
+            if name not in wanted and not wanted.intersection(tags):
                 continue
             files = (config.get("dataset_kwargs") or {}).get("data_files") or {}
             values = files.values() if isinstance(files, dict) else [files]
@@ -241,7 +247,10 @@ def evaluate(cfg: EvaluateConfig, out_path: Path, overwrite: bool = False) -> di
     as they are, unless `overwrite`.
     """
     model, local = resolve_model(cfg.model)
-    include_path = _check_include_paths(cfg.include_path)
+    paper_eval = paper_eval_folder(cfg.tasks)
+    include_path = _check_include_paths(
+        [*cfg.include_path, *([str(paper_eval)] if paper_eval else [])]
+    )
     fingerprint = input_fingerprint(model, local, include_path)
     done = None if overwrite else current_result(Path(out_path), cfg, fingerprint)
     if done is not None:
@@ -263,7 +272,9 @@ def evaluate(cfg: EvaluateConfig, out_path: Path, overwrite: bool = False) -> di
     started = time.time()
     runs = []
     results: dict[str, dict[str, Any]] = {}
-    with offline_mode(cfg.offline):
+    # With the paper-eval asset every task of the preset reads local files: no hub at all.
+    all_local = paper_eval is not None and set(cfg.tasks) <= set(PRESETS)
+    with offline_mode(cfg.offline or all_local):
         # lm-eval's CLI hands the model arguments to the task manager as metadata too.
         manager = build_task_manager(include_path, names, metadata=dict(model_args))
         missing = _missing_data_files(include_path, names)
@@ -295,7 +306,8 @@ def evaluate(cfg: EvaluateConfig, out_path: Path, overwrite: bool = False) -> di
                 device=cfg.device,
                 limit=cfg.limit,
                 task_manager=manager,
-                log_samples=False,
+                # per-item scores, for the per-attribute breakdown of the world probe
+                log_samples=True,
                 random_seed=cfg.seed,
                 numpy_random_seed=cfg.seed,
                 torch_random_seed=cfg.seed,
@@ -303,8 +315,12 @@ def evaluate(cfg: EvaluateConfig, out_path: Path, overwrite: bool = False) -> di
                 apply_chat_template=cfg.apply_chat_template,
             )
             assert output is not None  # None only on non-zero ranks of a distributed run
-            output.pop("samples", None)
+            samples = output.pop("samples", None) or {}
             results.update(task_results(output))
+            for task, logged in samples.items():
+                by_attribute = attribute_scores(logged)
+                if by_attribute is not None and task in results:
+                    results[task]["by_attribute"] = by_attribute
             runs.append(
                 {
                     "num_fewshot": shots,
@@ -323,6 +339,9 @@ def evaluate(cfg: EvaluateConfig, out_path: Path, overwrite: bool = False) -> di
         # the template lm-eval rendered every prompt with (None: plain prompts)
         "chat_template": lm.chat_template(True) if cfg.apply_chat_template else None,
         "results": results,
+        # where the paper's tasks came from, and every split that differs from lm-eval's
+        "paper_eval": str(paper_eval) if paper_eval else None,
+        "split_substitutions": split_substitutions(paper_eval),
         "config": cfg.model_dump(mode="json"),
         **stamp(cfg, fingerprint),
         "model_args": model_args,
@@ -333,6 +352,25 @@ def evaluate(cfg: EvaluateConfig, out_path: Path, overwrite: bool = False) -> di
     text = json.dumps(report, indent=2, ensure_ascii=False, default=_jsonable)
     atomic_write_text(Path(out_path), text + "\n")
     return json.loads(text)
+
+
+def paper_eval_folder(tasks: Sequence[str]) -> Path | None:
+    """The `paper-eval` asset's task folder when the paper preset is asked for and it is fetched.
+
+    The asset's YAMLs carry lm-eval's own task names over local copies of the data
+    (`instructpt assets get paper-eval`), so adding the folder to the include path
+    is all it takes; without it the preset reads lm-eval's hub datasets as before.
+    """
+    if not any(t in PRESETS for t in tasks) or not is_present("paper-eval"):
+        return None
+    return asset_path("paper-eval")
+
+
+def split_substitutions(paper_eval: Path | None) -> list[Any]:
+    """The asset's record of splits scored instead of lm-eval's (e.g. ARC on validation)."""
+    if paper_eval is None:
+        return []
+    return json.loads((paper_eval / "splits.json").read_text(encoding="utf-8"))["substitutions"]
 
 
 def result_lines(result: dict[str, Any]) -> list[str]:

@@ -8,7 +8,7 @@ world`: qa.jsonl, entities.jsonl) into an lm-eval include folder, usable by
         --include_path OUT_DIR --tasks world_probe_mc,world_probe_gen
 
 Tasks (each a YAML file beside its JSON-lines data, paths absolute, tag
-`world_probe` selects both):
+`world_probe` selects them all):
 - `world_probe_mc`: multiple choice by log-likelihood. Items are the probe
   group's `mc` questions (the stem only: the options are scored, not listed)
   and every probe `open` question turned into multiple choice, its distractors
@@ -17,7 +17,17 @@ Tasks (each a YAML file beside its JSON-lines data, paths absolute, tag
   ` {option}`: the cloze form of ARC and OpenBookQA, fair to a model that never
   saw a question-answer format (the paper's point is that vanilla models did not).
 - `world_probe_gen`: greedy generation on the probe `open` questions, up to a
-  newline or 16 tokens, exact match after stripping whitespace, ignoring case.
+  newline or 16 tokens, scored by exact match on the first line of the reply
+  after SQuAD's answer normalisation (case, punctuation, the articles a/an/the,
+  whitespace), on both the reply and the answer. All of it is lm-eval's
+  own machinery configured in the YAML: the `regex` filter keeps the first line
+  and `exact_match` with `regexes_to_ignore` and `ignore_case` normalises, so
+  lm-eval's CLI scores exactly as `instructpt evaluate` does.
+- `world_probe_gen_3shot`: the same, three-shot (its YAML sets `num_fewshot`,
+  which an explicit `num_fewshot` at evaluation time overrides).
+
+Every item carries its `attribute` (birth_city, employer, ...), from which
+`attribute_scores` breaks a task's per-item scores down.
 
 Test items come only from `probe` entities (never trained on, never shown as
 QA). Few-shot examples come from the `train` split, built the same way from
@@ -30,6 +40,8 @@ from __future__ import annotations
 
 import json
 import random
+import re
+import string
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -45,9 +57,13 @@ from instructpt.world.write import ENTITIES_FILE, QA_FILE
 
 MC_TASK = "world_probe_mc"
 GEN_TASK = "world_probe_gen"
+GEN_FEWSHOT_TASK = "world_probe_gen_3shot"
 PROBE_TAG = "world_probe"
 #: Bump when items, prompts or metrics change; lm-eval reports it per task.
 PROBE_VERSION = 1.0
+#: The generative tasks' version: 2.0 normalises answers as SQuAD does.
+GEN_VERSION = 2.0
+GEN_FEWSHOT = 3
 
 TEST_GROUP = "probe"
 FEWSHOT_GROUP = "augment"
@@ -173,7 +189,12 @@ _Dumper.add_representer(str, _str)
 
 
 def _task_yaml(
-    task: str, test_file: Path, fewshot_file: Path, body: dict[str, Any], world: Path
+    task: str,
+    test_file: Path,
+    fewshot_file: Path,
+    body: dict[str, Any],
+    world: Path,
+    version: float = PROBE_VERSION,
 ) -> bytes:
     config: dict[str, Any] = {
         "task": task,
@@ -184,7 +205,7 @@ def _task_yaml(
         "fewshot_split": "train",
         "doc_to_text": PROMPT,
         **body,
-        "metadata": {"version": PROBE_VERSION},
+        "metadata": {"version": version},
     }
     text = yaml.dump(config, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
     return (_HEADER.format(world=world) + text).encode("utf-8")
@@ -201,6 +222,18 @@ _MC_BODY: dict[str, Any] = {
     ],
 }
 
+#: SQuAD's answer normalisation (Rajpurkar et al. 2016, `normalize_answer`) as lm-eval's
+#: `exact_match` arguments: these regexes are deleted, in order, from reply and answer
+#: alike (punctuation, the articles a/an/the as words, then all whitespace), then
+#: `ignore_case` lowercases both. Deleting is all lm-eval offers, so where SQuAD turns
+#: runs of whitespace into one space this ignores whitespace altogether: a reply that
+#: differs from the answer only in where its spaces fall also matches.
+NORMALISE_REGEXES = (
+    "[" + re.escape(string.punctuation) + "]",
+    r"(?i)\b(?:a|an|the)\b",
+    r"\s+",
+)
+
 _GEN_BODY: dict[str, Any] = {
     "output_type": "generate_until",
     "doc_to_target": "answer",
@@ -213,8 +246,13 @@ _GEN_BODY: dict[str, Any] = {
     },
     "filter_list": [
         {
-            "name": "strip",
-            "filter": [{"function": "remove_whitespace"}, {"function": "take_first"}],
+            # the reply's first line, stripped (`until` ends it there already; a
+            # backend that ignores `until` is cut here too)
+            "name": "first_line",
+            "filter": [
+                {"function": "regex", "regex_pattern": "^[^\n]*"},
+                {"function": "take_first"},
+            ],
         }
     ],
     "metric_list": [
@@ -222,11 +260,60 @@ _GEN_BODY: dict[str, Any] = {
             "metric": "exact_match",
             "aggregation": "mean",
             "higher_is_better": True,
+            "regexes_to_ignore": list(NORMALISE_REGEXES),
             "ignore_case": True,
             "ignore_punctuation": False,
         }
     ],
 }
+
+
+def normalise_answer(text: str) -> str:
+    """What `world_probe_gen` compares: `text` normalised as its `exact_match` does.
+
+    >>> normalise_answer("  The  Kathouvam Institute, of Technology. ")
+    'kathouvaminstituteoftechnology'
+    """
+    for pattern in NORMALISE_REGEXES:
+        text = re.sub(pattern, "", text)
+    return text.lower()
+
+
+def attribute_scores(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]] | None:
+    """Per-item scores of one task (lm-eval's logged samples) as means per `attribute`.
+
+    Returns `{attribute: {"metrics": {metric: mean}, "num_samples": n}}`, metrics named
+    as `harness.task_results` names them (`metric,filter` when a task has several
+    filters), sorted by attribute; None when some item has no `attribute` (a task
+    that is not the world probe) or a metric is not a number per item.
+    """
+    if not samples:
+        return None
+    filters = {s.get("filter") for s in samples}
+    sums: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    docs: dict[str, set[Any]] = defaultdict(set)
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for sample in samples:
+        attribute = (sample.get("doc") or {}).get("attribute")
+        if not isinstance(attribute, str):
+            return None
+        docs[attribute].add(sample.get("doc_id"))
+        for metric in sample.get("metrics", []):
+            value = sample.get(metric)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                return None
+            label = metric if len(filters) == 1 else f"{metric},{sample.get('filter')}"
+            sums[attribute][label] += value
+            counts[attribute][label] += 1
+    return {
+        attribute: {
+            "metrics": {
+                m: total / counts[attribute][m] for m, total in sorted(sums[attribute].items())
+            },
+            "num_samples": len(docs[attribute]),
+        }
+        for attribute in sorted(docs)
+    }
 
 
 def world_seed(world_dir: Path) -> int:
@@ -264,7 +351,13 @@ def write_probe_tasks(world_dir: Path, out_dir: Path, seed: int = 0) -> list[str
             _MC_BODY,
         ),
         GEN_TASK: (_gen_items(qa, TEST_GROUP), _gen_items(qa, FEWSHOT_GROUP), _GEN_BODY),
+        GEN_FEWSHOT_TASK: (
+            _gen_items(qa, TEST_GROUP),
+            _gen_items(qa, FEWSHOT_GROUP),
+            {**_GEN_BODY, "num_fewshot": GEN_FEWSHOT},
+        ),
     }
+    versions = {MC_TASK: PROBE_VERSION, GEN_TASK: GEN_VERSION, GEN_FEWSHOT_TASK: GEN_VERSION}
     for task, (test, fewshot, _) in splits.items():
         for group, items in ((TEST_GROUP, test), (FEWSHOT_GROUP, fewshot)):
             if not items:
@@ -281,6 +374,7 @@ def write_probe_tasks(world_dir: Path, out_dir: Path, seed: int = 0) -> list[str
         atomic_write_bytes(fewshot_file, _jsonl_bytes(fewshot))
         # The YAML last: a reader that finds the task finds its data complete.
         atomic_write_bytes(
-            out_dir / f"{task}.yaml", _task_yaml(task, test_file, fewshot_file, body, world_dir)
+            out_dir / f"{task}.yaml",
+            _task_yaml(task, test_file, fewshot_file, body, world_dir, versions[task]),
         )
     return list(splits)

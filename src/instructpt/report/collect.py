@@ -30,8 +30,16 @@ from instructpt.train.pretrain import read_metrics
 #: (a run on a user's corpus without `corpus.augment` augments corpus/ itself).
 CORPORA = ("corpus", "corpus-augment")
 #: (task, metric) whose score is the headline, first one evaluated wins: the
-#: world's held-out knowledge probe (instructpt.evaluate.probe), MC then generative.
-PROBE_METRICS = (("world_probe_mc", "acc"), ("world_probe_gen", "exact_match"))
+#: world's held-out knowledge probe (instructpt.evaluate.probe), generative recall
+#: (saying the answer) then multiple choice (recognising it).
+PROBE_METRICS = (("world_probe_gen", "exact_match"), ("world_probe_mc", "acc"))
+#: The probe's columns side by side (summary's `probe`, the headline table): generative
+#: recall zero- and few-shot, then multiple choice. (key, task, metric).
+PROBE_COLUMNS = (
+    ("exact_match", "world_probe_gen", "exact_match"),
+    ("exact_match_3shot", "world_probe_gen_3shot", "exact_match"),
+    ("mc_acc", "world_probe_mc", "acc"),
+)
 #: The metric plotted first for a task when it has several.
 METRIC_ORDER = ("acc", "exact_match", "acc_norm", "f1")
 NUM_EXAMPLES = 3
@@ -59,6 +67,8 @@ class RunFacts:
     curves: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     evaluate: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     chance: dict[str, float] = field(default_factory=dict)
+    #: chance per task and item attribute (the world probe's multiple choice)
+    chance_by_attribute: dict[str, dict[str, float]] = field(default_factory=dict)
     examples: list[dict[str, Any]] = field(default_factory=list)
     #: The tune stage: each variant's sft stats and its tuned model's evaluation.
     tuned: dict[str, dict[str, Any] | None] = field(default_factory=dict)
@@ -179,6 +189,8 @@ def collect(run_dir: Path) -> RunFacts:
         chance = _chance(run.eval_tasks / f"{task}.test.jsonl")
         if chance is not None:
             facts.chance[task] = chance
+            by_attribute = _chance(run.eval_tasks / f"{task}.test.jsonl", by="attribute")
+            facts.chance_by_attribute[task] = by_attribute or {}
     if facts.cook is not None:
         facts.examples = _examples(facts, run)
     for variant in run.variants:
@@ -297,6 +309,8 @@ def _evaluation(facts: RunFacts, path: Path) -> dict[str, Any] | None:
             "num_fewshot": res.get("num_fewshot"),
             "num_samples": res.get("num_samples"),
             "num_items": res.get("num_items"),
+            # {attribute: {metric: value}, ...} (the world probe; {} for other tasks)
+            "by_attribute": _by_attribute(res.get("by_attribute")),
         }
     config = data.get("config") or {}
     return {
@@ -304,31 +318,60 @@ def _evaluation(facts: RunFacts, path: Path) -> dict[str, Any] | None:
         "lm_eval_version": data.get("lm_eval_version"),
         "limit": config.get("limit") if isinstance(config, dict) else None,
         "bos_added": data.get("bos_added"),
+        "split_substitutions": list(data.get("split_substitutions") or []),
         "seconds": data.get("seconds"),
     }
 
 
-def _chance(test_file: Path) -> float | None:
+def _by_attribute(value: Any) -> dict[str, dict[str, float]]:
+    """`by_attribute` of an evaluated task (harness.evaluate) as {attribute: {metric: value}}."""
+    if not isinstance(value, dict):
+        return {}
+    out = {}
+    for attribute, entry in sorted(value.items()):
+        metrics = entry.get("metrics") if isinstance(entry, dict) else None
+        if isinstance(metrics, dict):
+            out[str(attribute)] = {k: float(v) for k, v in metrics.items() if _finite(v)}
+            if _finite(entry.get("num_samples")):
+                out[str(attribute)]["num_samples"] = entry["num_samples"]
+    return out
+
+
+def _chance(test_file: Path, by: str | None = None) -> Any:
     """Accuracy of guessing, for a multiple-choice task written by `write_probe_tasks`.
 
     The mean of 1/len(choices) over the task's test items; None when the file
-    is absent or an item has no `choices` list (not multiple choice).
+    is absent or an item has no `choices` list (not multiple choice). With `by`
+    (an item field, e.g. `attribute`): {value of that field: chance} instead.
     """
     if not test_file.is_file():
         return None
-    total, count = 0.0, 0
+    totals: dict[Any, list[float]] = {}
     try:
         for line in test_file.read_bytes().splitlines():
             if not line.strip():
                 continue
-            choices = orjson.loads(line).get("choices")
+            item = orjson.loads(line)
+            choices = item.get("choices")
             if not isinstance(choices, list) or not choices:
                 return None
-            total += 1 / len(choices)
-            count += 1
+            key = str(item.get(by)) if by else None
+            total = totals.setdefault(key, [0.0, 0])
+            total[0] += 1 / len(choices)
+            total[1] += 1
     except (orjson.JSONDecodeError, OSError, AttributeError):
         return None
-    return total / count if count else None
+    chances = {k: t / n for k, (t, n) in sorted(totals.items(), key=lambda kv: str(kv[0]))}
+    if by:
+        return chances
+    return chances.get(None)
+
+
+def chance_adjusted(acc: float | None, chance: float | None) -> float | None:
+    """(acc - chance) / (1 - chance): 0 at guessing, 1 when always right, < 0 below chance."""
+    if acc is None or chance is None or chance >= 1:
+        return None
+    return (acc - chance) / (1 - chance)
 
 
 def _number(value: Any) -> float | None:

@@ -17,7 +17,7 @@ from typing import Any
 from instructpt import __version__
 from instructpt.report import figures
 from instructpt.report.collect import CORPORA, METRIC_ORDER, PROBE_METRICS, VARIANTS, RunFacts
-from instructpt.report.summary import headline, tokens_by_source, tuning
+from instructpt.report.summary import headline, probe, tokens_by_source, tuning
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 #: Largest spread of token counts between variants still called equal (the mix
@@ -270,8 +270,99 @@ def _headline(facts: RunFacts) -> str:
         "gap treats the two runs as independent.</p>"
         f'<div class="cards">{"".join(cards)}</div>'
         + table(("variant", metric, "stderr", "items scored"), rows, (False, True, True, True))
+        + _probe_tables(facts)
     )
     return section("headline", title, "done", body)
+
+
+#: The probe table's columns: (summary key, header).
+PROBE_HEADERS = (
+    ("exact_match", "recall: exact match"),
+    ("exact_match_3shot", "recall: exact match, 3-shot"),
+    ("mc_acc", "multiple choice: acc"),
+    ("mc_chance_adjusted", "multiple choice: chance-adjusted"),
+)
+
+
+def _score_cell(score: dict[str, Any] | None) -> str:
+    if score is None or score.get("value") is None:
+        return "—"
+    err = score.get("stderr")
+    return fmt_pct(score["value"]) + ("" if err is None else f" ± {100 * err:.1f}")
+
+
+def _probe_tables(facts: RunFacts) -> str:
+    """Recall next to multiple choice per variant (and tuned), then per attribute."""
+    pr = probe(facts)
+    if pr is None:
+        return ""
+    order = facts.variants
+    keys = [k for k, _ in PROBE_HEADERS]
+    found = [
+        k
+        for k in keys
+        if any(r and r.get(k) for r in [*pr["variants"].values(), *(pr["tuned"] or {}).values()])
+    ]
+    if not found:
+        return ""
+    headers = dict(PROBE_HEADERS)
+    rows: list[tuple[Any, ...]] = []
+    for label, group in (("", pr["variants"]), (" (tuned)", pr["tuned"] or {})):
+        for variant in order:
+            if variant not in group:
+                continue
+            row = group[variant]
+            name = Html(variant_label(variant, order).html + esc(label))
+            if row is None:
+                rows.append((name, Html(not_run_cell("evaluate")), *[""] * (len(found) - 1)))
+                continue
+            rows.append((name, *[_score_cell(row.get(k)) for k in found]))
+    shots = ", ".join(
+        f"{headers[k]}: {pr['num_fewshot'][k]}-shot"
+        for k in found
+        if k in pr["num_fewshot"] and pr["num_fewshot"][k] is not None
+    )
+    body = (
+        "<h3>The probe: saying the answer, and recognising it</h3>"
+        '<p class="muted">Recall: greedy generation, exact match after normalising reply '
+        "and answer alike (case, punctuation, articles, whitespace; the first line only). "
+        "Multiple choice: the true answer against distractors by log-likelihood; "
+        "chance-adjusted = (acc − chance) / (1 − chance), 0 at guessing"
+        + ("" if pr["mc_chance"] is None else f" (chance {fmt_pct(pr['mc_chance'])})")
+        + f". Percent ± stderr. {esc(shots)}</p>"
+        + table(("variant", *[headers[k] for k in found]), rows, (False, *[True] * len(found)))
+    )
+    by_attribute = pr["by_attribute"]
+    if by_attribute:
+        variants = [v for v in order if any(v in cells for cells in by_attribute.values())]
+        cols = [
+            (v, k)
+            for v in variants
+            for k in ("exact_match", "mc_acc")
+            if any(k in cells.get(v, {}) for cells in by_attribute.values())
+        ]
+        short = {"exact_match": "recall", "mc_acc": "MC acc"}
+        attr_rows = [
+            (
+                attribute,
+                *[
+                    "—" if cells.get(v, {}).get(k) is None else fmt_pct(cells[v][k])
+                    for v, k in cols
+                ],
+            )
+            for attribute, cells in by_attribute.items()
+        ]
+        body += (
+            "<h3>Per attribute</h3>"
+            '<p class="muted">The same scores per kind of fact (zero-shot), for each '
+            "pre-trained variant.</p>"
+            + table(
+                ("attribute", *[f"{v}: {short[k]}" for v, k in cols]),
+                attr_rows,
+                (False, *[True] * len(cols)),
+            )
+        )
+    return f'<div id="probe">{body}</div>'
 
 
 def _pipeline(facts: RunFacts) -> str:
@@ -592,6 +683,12 @@ def _evaluation(facts: RunFacts) -> str:
     if limits:
         note += f" Evaluated with limit={', '.join(map(str, limits))} items per task (a subset)."
     body += f'<p class="muted">{esc(note)}</p>'
+    substitutions = sorted(
+        {s for e in evaluated.values() for s in e.get("split_substitutions", [])}
+    )
+    if substitutions:  # the paper-eval asset scores some tasks on other splits than lm-eval
+        items = "".join(f"<li>{esc(s)}</li>" for s in substitutions)
+        body += f'<p class="muted">Split substitutions (paper-eval asset):</p><ul>{items}</ul>'
     if groups:
         body = (
             figure(

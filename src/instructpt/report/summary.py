@@ -11,7 +11,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from instructpt.report.collect import CORPORA, PROBE_METRICS, VARIANTS, RunFacts
+from instructpt.report.collect import (
+    CORPORA,
+    PROBE_COLUMNS,
+    PROBE_METRICS,
+    VARIANTS,
+    RunFacts,
+    chance_adjusted,
+)
 
 #: Bump when a key of summary.json changes meaning.
 SUMMARY_FORMAT = "instructpt-report/1"
@@ -98,6 +105,80 @@ def headline(facts: RunFacts) -> dict[str, Any] | None:
     return None
 
 
+MC_TASK = next(task for key, task, _ in PROBE_COLUMNS if key == "mc_acc")
+
+
+def _probe_row(ev: dict[str, Any] | None, chance: float | None) -> dict[str, Any] | None:
+    """One model's probe columns, then its chance-adjusted multiple-choice score."""
+    if ev is None:
+        return None
+    row: dict[str, Any] = {
+        key: _probe_score(ev, task, metric) for key, task, metric in PROBE_COLUMNS
+    }
+    mc = row["mc_acc"]
+    adjusted = chance_adjusted(mc["value"], chance) if mc else None
+    row["mc_chance_adjusted"] = None
+    if mc and adjusted is not None and chance is not None:
+        err = mc["stderr"]
+        row["mc_chance_adjusted"] = {
+            "value": adjusted,
+            "stderr": None if err is None else err / (1 - chance),
+        }
+    return row
+
+
+def probe(facts: RunFacts) -> dict[str, Any] | None:
+    """The world probe side by side: generative recall (zero- and few-shot), multiple choice.
+
+    Per variant (pre-trained, and `tuned` after the tune stage): `exact_match`
+    (world_probe_gen), `exact_match_3shot`, `mc_acc` and `mc_chance_adjusted`
+    ((acc - chance) / (1 - chance), chance from the options count), each
+    {value, stderr} or None; `by_attribute`: {attribute: {variant: {exact_match,
+    mc_acc, mc_chance_adjusted}}} over the pre-trained variants. None when no
+    variant was evaluated on any probe task.
+    """
+    tasks = {task for _, task, _ in PROBE_COLUMNS}
+    evaluated = {
+        v: e for v, e in facts.evaluate.items() if e is not None and tasks & set(e["tasks"])
+    }
+    if not evaluated:
+        return None
+    chance = facts.chance.get(MC_TASK)
+    shots: dict[str, Any] = {}
+    for key, task, _ in PROBE_COLUMNS:
+        found = [
+            e["tasks"][task].get("num_fewshot") for e in evaluated.values() if task in e["tasks"]
+        ]
+        shots[key] = found[0] if found else None
+    tuned = {
+        v: _probe_row(e, chance)
+        for v, e in facts.tuned_evaluate.items()
+        if e is not None and tasks & set(e["tasks"])
+    }
+    by_attribute: dict[str, dict[str, dict[str, float | None]]] = {}
+    attribute_chance = facts.chance_by_attribute.get(MC_TASK, {})
+    for variant in facts.variants:
+        ev = evaluated.get(variant)
+        if ev is None:
+            continue
+        for key, task, metric in PROBE_COLUMNS:
+            for attribute, metrics in ev["tasks"].get(task, {}).get("by_attribute", {}).items():
+                if metric in metrics:
+                    cell = by_attribute.setdefault(attribute, {}).setdefault(variant, {})
+                    cell[key] = metrics[metric]
+                    if key == "mc_acc":
+                        cell["mc_chance_adjusted"] = chance_adjusted(
+                            metrics[metric], attribute_chance.get(attribute)
+                        )
+    return {
+        "num_fewshot": shots,
+        "mc_chance": chance,
+        "variants": {v: _probe_row(evaluated.get(v), chance) for v in facts.variants},
+        "tuned": tuned or None,
+        "by_attribute": dict(sorted(by_attribute.items())),
+    }
+
+
 def _probe_score(ev: dict[str, Any] | None, task: str, metric: str) -> dict[str, Any] | None:
     res = ev["tasks"].get(task) if ev else None
     if not res or metric not in res["metrics"]:
@@ -178,6 +259,7 @@ def build_summary(facts: RunFacts) -> dict[str, Any]:
         "run": facts.name,
         "stages": facts.stage_states(),
         "headline": headline(facts),
+        "probe": probe(facts),
         "pipeline": {
             "world_documents": world.get("documents"),
             "documents": {c: (facts.ingest.get(c) or {}).get("kept") for c in CORPORA},
