@@ -95,6 +95,17 @@ MMLU_SUBJECTS: dict[str, str] = {
 _ACC = [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}]
 _ACC_NORM = [*_ACC, {"metric": "acc_norm", "aggregation": "mean", "higher_is_better": True}]
 
+#: lm-eval's arc_easy / arc_challenge template (the two differ only in their data).
+_ARC = {
+    "doc_to_text": "Question: {{question}}\nAnswer:",
+    "doc_to_target": "{{choices.label.index(answerKey)}}",
+    "doc_to_choice": "{{choices.text}}",
+    "should_decontaminate": True,
+    "doc_to_decontamination_query": "Question: {{question}}\nAnswer:",
+    "metric_list": _ACC_NORM,
+    "metadata": {"version": 1.0},
+}
+
 #: lm-eval's helpers for the two tasks that need code, copied (lm-evaluation-harness, MIT).
 UTILS_MODULE = "paper_eval_utils"
 UTILS_SOURCE = '''"""lm-eval's helpers for hellaswag and winogrande (lm-evaluation-harness, MIT)."""
@@ -231,15 +242,7 @@ PAPER_TASKS: tuple[PaperTask, ...] = (
         "test",
         "train",
         5,
-        {
-            "doc_to_text": "Question: {{question}}\nAnswer:",
-            "doc_to_target": "{{choices.label.index(answerKey)}}",
-            "doc_to_choice": "{{choices.text}}",
-            "should_decontaminate": True,
-            "doc_to_decontamination_query": "Question: {{question}}\nAnswer:",
-            "metric_list": _ACC_NORM,
-            "metadata": {"version": 1.0},
-        },
+        _ARC,
     ),
     PaperTask(
         "arc_challenge",
@@ -248,15 +251,7 @@ PAPER_TASKS: tuple[PaperTask, ...] = (
         "test",
         "train",
         5,
-        {
-            "doc_to_text": "Question: {{question}}\nAnswer:",
-            "doc_to_target": "{{choices.label.index(answerKey)}}",
-            "doc_to_choice": "{{choices.text}}",
-            "should_decontaminate": True,
-            "doc_to_decontamination_query": "Question: {{question}}\nAnswer:",
-            "metric_list": _ACC_NORM,
-            "metadata": {"version": 1.0},
-        },
+        _ARC,
     ),
     PaperTask(
         "openbookqa",
