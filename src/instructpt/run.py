@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -41,6 +41,7 @@ from instructpt.cook.render import cook_record
 from instructpt.cook.stage import cook
 from instructpt.core.atomic import atomic_write_bytes
 from instructpt.core.config import dump_config
+from instructpt.core.executor import Executor
 from instructpt.core.layout import RUN_MAGPIE_CACHE, SYNTH_CACHE, RunLayout
 from instructpt.core.manifest import read_manifest
 from instructpt.corpus.ingest import ingest
@@ -62,9 +63,6 @@ from instructpt.train.sft import sft
 from instructpt.train.synthesizer import train_synthesizer
 from instructpt.world import generate_world
 from instructpt.world.write import DOCUMENTS_FILE, QA_FILE
-
-if TYPE_CHECKING:
-    from instructpt.core.executor import Executor
 
 #: The tuned model Magpie asks for instructions: the one instruction pre-training made.
 MAGPIE_VARIANT = "instruct"
@@ -412,7 +410,7 @@ def _evaluate_variants(
     """Each variant's model on the evaluate tasks: by default the world probe (written offline)."""
     for variant in run.variants:
         ecfg = _evaluate_config(cfg, run, run.model(variant))
-        result = _evaluate_once(ecfg, run.eval(variant), run.model(variant), overwrite)
+        result = evaluate(ecfg, run.eval(variant), overwrite)
         for line in result_lines(result):
             say(f"evaluate ({variant}): {line}")
 
@@ -425,13 +423,6 @@ def _evaluate_config(cfg: RunConfig, run: RunLayout, model_dir: Path) -> Evaluat
     return EvaluateConfig.model_validate(
         {"model": str(model_dir), "include_path": [str(run.eval_tasks)], **cfg.evaluate}
     )
-
-
-def _evaluate_once(
-    ecfg: EvaluateConfig, out: Path, model_dir: Path, overwrite: bool
-) -> dict[str, Any]:
-    result = None if overwrite else _reusable_eval(out, ecfg, model_dir)
-    return evaluate(ecfg, out) if result is None else result
 
 
 def _tune_variants(
@@ -459,14 +450,6 @@ def _tune_variants(
             continue
         model_dir = run.tuned_model(variant)
         ecfg = _evaluate_config(cfg, run, model_dir)
-        result = _evaluate_once(ecfg, run.tuned_eval(variant), model_dir, overwrite)
+        result = evaluate(ecfg, run.tuned_eval(variant), overwrite)
         for line in result_lines(result):
             say(f"evaluate (tuned {variant}): {line}")
-
-
-def _reusable_eval(out: Path, cfg: Any, model_dir: Path) -> dict[str, Any] | None:
-    """A finished evaluation of this config, newer than its model; else None (rerun it)."""
-    if not out.is_file() or out.stat().st_mtime < (model_dir / "model.safetensors").stat().st_mtime:
-        return None
-    done = orjson.loads(out.read_bytes())
-    return done if done.get("config") == cfg.model_dump(mode="json") else None

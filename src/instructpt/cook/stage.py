@@ -37,15 +37,13 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from instructpt.cook.config import CookConfig
 from instructpt.cook.render import cook_chain
+from instructpt.core.executor import Executor
 from instructpt.core.runner import StageResult, counts_line, dropped_counts, run_map_stage
 from instructpt.synth.format import has_tag
-
-if TYPE_CHECKING:
-    from instructpt.core.executor import Executor
 
 STAGE = "cook"
 

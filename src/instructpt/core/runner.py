@@ -19,20 +19,18 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from tqdm import tqdm
 
 from instructpt.core.atomic import atomic_write_bytes
 from instructpt.core.config import StageConfig
+from instructpt.core.executor import Executor
 from instructpt.core.manifest import Manifest, ShardInfo, require_manifest
 from instructpt.core.parallel import map_ordered
 from instructpt.core.resume import open_stage_dir
 from instructpt.core.shards import read_shard, write_shard
-
-if TYPE_CHECKING:
-    from instructpt.core.executor import Executor
 
 #: A stage function: records in, records out; it counts what it does in `stats`.
 StageFn = Callable[[Iterator[dict[str, Any]], Counter[str]], Iterator[dict[str, Any]]]

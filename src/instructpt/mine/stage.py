@@ -21,15 +21,13 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from instructpt.core.executor import Executor
 from instructpt.core.runner import StageResult, counts_line, run_map_stage
 from instructpt.mine.config import MineConfig
 from instructpt.mine.miner import MINER_VERSION, mine_text
 from instructpt.synth.format import FORMAT_VERSION
-
-if TYPE_CHECKING:
-    from instructpt.core.executor import Executor
 
 #: The manifest names the stage it replaces, so downstream stages accept it.
 STAGE = "synthesize"

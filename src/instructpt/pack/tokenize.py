@@ -31,13 +31,14 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import orjson
 from tqdm import tqdm
 
 from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.executor import Executor
 from instructpt.core.manifest import Manifest, ShardInfo, require_manifest
 from instructpt.core.parallel import map_ordered
 from instructpt.core.resume import open_stage_dir
@@ -46,9 +47,6 @@ from instructpt.core.shards import read_shard
 from instructpt.core.tokenizers import TokenizerSpec, encode_texts, frame_ids, load_tokenizer_spec
 from instructpt.errors import InputError
 from instructpt.mix.stage import cache_name
-
-if TYPE_CHECKING:
-    from instructpt.core.executor import Executor
 from instructpt.pack.config import TokenizeConfig
 
 STAGE = "tokenize"
