@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -19,7 +13,7 @@ from instructpt.core.shards import read_shard
 from instructpt.magpie import MagpieConfig, magpie
 from tests.conftest import run_cli, tree_bytes
 from tests.magpie.tiny_chat import CONVERSATIONS, build_chat_model, one_torch_thread
-from tests.synth.test_openai_engine import free_port
+from tests.serve import transformers_serve
 
 ANSWER = dict(CONVERSATIONS)
 SMALL = {
@@ -104,37 +98,8 @@ def test_console_command_writes_records_that_mix_reads_as_general_data(chat_mode
 @pytest.fixture(scope="module")
 def served_chat_model(chat_model):
     """The real `transformers serve`, pinned to the tiny chat model."""
-    port = free_port()
-    serve = Path(sys.executable).parent / "transformers"
-    command = [str(serve), "serve", str(chat_model), "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*command, "--device", "cpu"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"},
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"transformers serve did not start: {proc.stderr.read()[-2000:]}"
-                )
-            time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with transformers_serve(chat_model) as url:
+        yield url
 
 
 @pytest.mark.slow

@@ -16,7 +16,8 @@ from instructpt.synth.engines.base import DecodingParams, Prompt
 from instructpt.synth.format import context_prompt, parse_completion
 from instructpt.train.config import TrainSynthesizerConfig
 from instructpt.train.loop import LoopConfig, lr_at
-from instructpt.train.synthesizer import METRICS_NAME, TRAIN_LOG_NAME, score_pair, train_synthesizer
+from instructpt.train.synth_eval import score_pair
+from instructpt.train.synthesizer import METRICS_NAME, TRAIN_LOG_NAME, train_synthesizer
 from instructpt.world.config import WorldConfig
 
 TINY = {

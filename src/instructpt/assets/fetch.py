@@ -109,6 +109,38 @@ def asset_path(name: str, home: str | os.PathLike[str] | None = None) -> Path:
     return folder if asset.main == "." else folder / asset.main
 
 
+def resolve_asset(
+    name: str,
+    kinds: Sequence[str],
+    *,
+    fetch: bool = False,
+    home: str | os.PathLike[str] | None = None,
+) -> str:
+    """A path argument as given, or the path of the asset it names.
+
+    Lets `--model`, `base_model` and `rows_paths` take `smollm2-135m-instruct` or
+    `context-qa` as well as a path or a hub name: an existing path wins, then an
+    asset's name (of one of `kinds`), else the name is passed on unchanged (a hub
+    name for `from_pretrained`). With `fetch`, an asset that needs no terms is
+    fetched on first use; otherwise a missing one is an error naming `assets get`.
+    """
+    if Path(name).expanduser().exists() or name not in ASSETS:
+        return name
+    asset = ASSETS[name]
+    if asset.kind not in kinds:
+        raise AssetError(f"asset '{name}' is {asset.kind} data, not {' or '.join(kinds)}")
+    if fetch and not asset.terms and not is_present(name, home):
+        get_asset(name, home=home)
+    return str(asset_path(name, home))
+
+
+def resolve_model(
+    name: str, *, fetch: bool = False, home: str | os.PathLike[str] | None = None
+) -> str:
+    """`resolve_asset` for model arguments (GGUF-converted model assets)."""
+    return resolve_asset(name, ("gguf-model",), fetch=fetch, home=home)
+
+
 def list_assets(home: str | os.PathLike[str] | None = None) -> list[dict[str, Any]]:
     """One row per named asset: name, kind, summary, licence, terms, present, path."""
     rows = []

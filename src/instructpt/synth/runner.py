@@ -28,6 +28,7 @@ from instructpt.synth.engines.base import (
     require_completions,
 )
 from instructpt.synth.engines.registry import build_engine
+from instructpt.synth.format import EOS as FORMAT_EOS
 from instructpt.synth.format import FORMAT_VERSION, Pair, parse_completion
 from instructpt.synth.requests import CachedRequests
 from instructpt.synth.rounds import Earlier, PlannedPrompt, assign_slots, plan_prompts
@@ -55,7 +56,11 @@ def make_runner(
     cache_path: Path | None = None,
 ) -> SynthRunner:
     """Tokenizer, decoding params, replay cache and (lazily) engine of one process."""
-    params = DecodingParams(cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.seed)
+    # The format's "</s>" is text: a fine-tuned base model (SmolLM2, Gemma) writes it
+    # as several ordinary tokens, not as its EOS token, so it must stop on the string.
+    params = DecodingParams(
+        cfg.max_new_tokens, cfg.temperature, cfg.top_p, cfg.seed, stop=(FORMAT_EOS,)
+    )
     cache = cache_path if cfg.replay_cache else None
     return SynthRunner(cfg, params, load_tokenizer(cfg), engine_factory, cache)
 

@@ -245,7 +245,8 @@ class TrainSynthesizerConfig(BaseModel):
     )
     rows_paths: list[str] = Field(
         default_factory=list,
-        description="JSONL files of rows with a context, a list of QA pairs and a source name.",
+        description="JSONL files of rows with a context, a list of QA pairs and a source name, "
+        "or the asset name context-qa (fetched on first use).",
     )
     squad_paths: list[str] = Field(
         default_factory=list, description="SQuAD-style JSON files (source: the file stem)."
@@ -253,9 +254,30 @@ class TrainSynthesizerConfig(BaseModel):
     eval_fraction: float = Field(
         0.05, ge=0, lt=1, description="Records held out for evaluation when there is no world."
     )
+    rows_per_source: int | None = Field(
+        None,
+        ge=1,
+        description="Rows/SQuAD records drawn per source and epoch (a fresh seeded sample "
+        "each epoch); None: all of them every epoch.",
+    )
+    num_eval_passages: int = Field(
+        0,
+        ge=0,
+        description="With a world: also hold out this many rows per source of "
+        "eval_passage_sources and evaluate on them (real passages).",
+    )
+    eval_passage_sources: list[str] = Field(
+        default_factory=lambda: ["squad", "drop"],
+        description="Sources whose held-out rows are the real-passage evaluation.",
+    )
+    world_eval_types: list[str] | None = Field(
+        None, description="Entity types of the held-out world texts (e.g. [person]); None: all."
+    )
     # --- model
     base_model: str | None = Field(
-        None, description="HF causal LM dir or hub name; None: a fresh tiny Llama (demo)."
+        None,
+        description="HF causal LM dir, hub name or model asset (smollm2-135m-instruct, fetched "
+        "on first use); None: a fresh tiny Llama (demo).",
     )
     vocab_size: int = Field(1024, ge=300, description="Fresh tokenizer only: BPE vocabulary.")
     hidden_size: int = Field(128, ge=16, description="Fresh model only.")
@@ -266,7 +288,16 @@ class TrainSynthesizerConfig(BaseModel):
     max_position_embeddings: int = Field(
         4096, ge=64, description="Fresh model only (the released synthesizer's context: 4096)."
     )
+    lora: LoraSpec = Field(
+        default_factory=LoraSpec,
+        description="LoRA on the base model (r > 0); always merged into the saved model.",
+    )
     # --- training
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="auto: bf16 autocast on CUDA, fp32 on CPU; bf16 also pays on CPUs with "
+        "AVX512-BF16 (1.7x for SmolLM2-135M, benchmarks/RESULTS.md).",
+    )
     seq_len: int = Field(768, ge=64, description="Tokens per packed sequence.")
     batch_size: int = Field(2, ge=1, description="Packed sequences per micro-batch.")
     grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
@@ -315,6 +346,8 @@ class TrainSynthesizerConfig(BaseModel):
             raise ValueError("world_pairs_min must be <= world_pairs_max")
         if self.world_dir is None and not self.rows_paths and not self.squad_paths:
             raise ValueError("no training data: set world_dir, rows_paths or squad_paths")
+        if self.base_model is None and self.lora.enabled:
+            raise ValueError("lora needs a base_model (a fresh model trains in full)")
         if self.base_model is None and self.hidden_size % self.num_heads:
             raise ValueError("hidden_size must be a multiple of num_heads")
         if self.base_model is None and self.num_heads % self.num_kv_heads:

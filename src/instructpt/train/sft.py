@@ -43,9 +43,10 @@ from typing import Any
 from instructpt.core.manifest import Manifest, ShardInfo
 from instructpt.errors import InputError
 from instructpt.train import distributed as D
-from instructpt.train.config import LoraSpec, SftConfig
+from instructpt.train.config import SftConfig
 from instructpt.train.distill import distill_loss_fn
 from instructpt.train.loop import loop_config_from
+from instructpt.train.lora import add_lora
 from instructpt.train.sft_data import (
     ReadStats,
     RecordError,
@@ -138,27 +139,6 @@ def _load_model(cfg: SftConfig) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def _add_lora(model: Any, spec: LoraSpec) -> Any:
-    try:
-        from peft import LoraConfig, get_peft_model
-    except ImportError as exc:
-        raise InputError("lora.r > 0 needs peft: pip install 'instructpt[lora]' (or peft)") from exc
-    targets: Any = spec.target_modules
-    if targets == ["all-linear"]:
-        targets = "all-linear"
-    config = LoraConfig(
-        r=spec.r,
-        lora_alpha=spec.alpha,
-        lora_dropout=spec.dropout,
-        target_modules=targets,
-        task_type="CAUSAL_LM",
-    )
-    try:
-        return get_peft_model(model, config)
-    except ValueError as exc:
-        raise InputError(f"lora.target_modules {spec.target_modules}: {exc}") from None
-
-
 def sft_batches(
     packs: list[list[Any]], cfg: SftConfig, pad_id: int, start: int, rank: int, world_size: int
 ) -> Iterator[dict[str, Any]]:
@@ -223,7 +203,7 @@ def sft(cfg: SftConfig, out_dir: Path, overwrite: bool = False) -> SftResult:
         steps = plan_steps(cfg, len(packs), dist.world_size)
 
         torch.manual_seed(cfg.seed)  # LoRA's A matrices are drawn here
-        trained = _add_lora(model, cfg.lora) if cfg.lora.enabled else model
+        trained = add_lora(model, cfg.lora) if cfg.lora.enabled else model
         trained.to(device)
         strategy = "ddp" if cfg.lora.enabled else "auto"  # FSDP wraps the bare HF layout
         wrapped = D.wrap_model(trained, dist, strategy, device)

@@ -29,49 +29,29 @@ by name. On 2 CPU cores this trains in ~3.5 minutes and every held-out
 completion parses, but the model has not learned to copy names and values
 from the context, so few pairs are correct (the issue's 70% is not reached).
 
-Held-out quality (`evaluate_synthesizer`), per text and per parsed pair:
-- parse yield: share of texts whose completion gives >= 1 pair (`parse_completion`).
-- correctness: a generated pair is matched to the gold pair of the same text
-  whose question is most similar (token F1 of the normalised question stems:
-  options and "Let's think step by step." removed, lower-cased, punctuation
-  dropped; ties all count). It is correct when that similarity is at least
-  `question_match_threshold` and its final answer (the part after
-  "Therefore, the answer is" for chain of thought, else the whole answer)
-  equals the gold final answer after SQuAD normalisation (lower case, no
-  punctuation, no articles, single spaces). A pair about a fact that has no
-  gold question is therefore counted wrong, never skipped.
-- answer F1: SQuAD token F1 of that final answer against the matched gold
-  final (0 for an unmatched pair), averaged over parsed pairs.
+Held-out quality: `train/synth_eval.py` (parse yield, correct pairs, answer F1,
+grounding, by attribute and kind), on the world's held-out texts and, with
+`num_eval_passages`, on held-out real passages of the training sources.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
-import string
 import time
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from instructpt.assets.fetch import resolve_asset, resolve_model
 from instructpt.core.atomic import atomic_write_text
 from instructpt.core.devices import resolve_device
-from instructpt.synth.config import HFEngineConfig
-from instructpt.synth.engines.base import DecodingParams, Prompt
-from instructpt.synth.engines.hf import HFEngine
-from instructpt.synth.format import (
-    COT_MARK,
-    context_prompt,
-    parse_completion,
-    split_chain_of_thought,
-    split_multiple_choice,
-)
 from instructpt.synth.tiny import new_llama, train_tokenizer
 from instructpt.train.config import TrainSynthesizerConfig
 from instructpt.train.loop import LoopConfig, LoopResult, train_loop
+from instructpt.train.lora import add_lora
 from instructpt.train.synth_data import (
     Record,
     WorldEntity,
@@ -85,151 +65,17 @@ from instructpt.train.synth_data import (
     tokenize_record,
     world_to_records,
 )
+from instructpt.train.synth_eval import (
+    EvalItem,
+    evaluate_synthesizer,
+    record_eval_items,
+    world_eval_items,
+)
 
 METRICS_NAME = "synthesizer_metrics.json"
 TRAIN_LOG_NAME = "train_log.jsonl"
 SAMPLES_NAME = "eval_samples.jsonl"
-
-
-# --- evaluation -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EvalItem:
-    """A held-out text and its gold pairs as (question, final answer)."""
-
-    id: str
-    text: str
-    gold: tuple[tuple[str, str], ...]
-
-
-_PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = _ARTICLES.sub(" ", _PUNCT.sub(" ", text.lower()))
-    return " ".join(text.split())
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    """SQuAD token F1 of normalised strings."""
-    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
-    if not pred or not ref:
-        return float(pred == ref)
-    common = sum((Counter(pred) & Counter(ref)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(pred), common / len(ref)
-    return 2 * precision * recall / (precision + recall)
-
-
-def question_stem(question: str) -> str:
-    """The question without its options or chain-of-thought cue, normalised."""
-    mc = split_multiple_choice(question)
-    if mc is not None:
-        question = mc[0]
-    return normalize_answer(question.replace(COT_MARK.strip(), ""))
-
-
-def final_answer(answer: str) -> str:
-    cot = split_chain_of_thought(answer)
-    return cot[1] if cot is not None else answer
-
-
-def score_pair(
-    question: str, answer: str, gold: Sequence[tuple[str, str]], threshold: float
-) -> tuple[bool, float, bool]:
-    """(correct, answer F1, question matched) of one generated pair against a text's gold."""
-    stem = question_stem(question)
-    scored = [(token_f1(stem, question_stem(q)), final) for q, final in gold]
-    best = max((s for s, _ in scored), default=0.0)
-    if best < threshold:
-        return False, 0.0, False
-    finals = [final for s, final in scored if s == best]
-    pred = final_answer(answer)
-    correct = any(normalize_answer(pred) == normalize_answer(f) for f in finals)
-    return correct, max(token_f1(pred, f) for f in finals), True
-
-
-def world_eval_items(entities: Sequence[WorldEntity], num: int, seed: int) -> list[EvalItem]:
-    """A seeded sample of `num` held-out entities (every type), gold = their true QA."""
-    chosen = sorted(entities, key=lambda e: e.id)
-    seeded_rng("eval-sample", seed).shuffle(chosen)
-    return [
-        EvalItem(e.id, e.text, tuple((qa["question"], qa["final"]) for qa in e.qa))
-        for e in chosen[:num]
-    ]
-
-
-def record_eval_items(records: Sequence[Record]) -> list[EvalItem]:
-    return [
-        EvalItem(
-            f"{r['source']}-{i}",
-            r["context"],
-            tuple((p["question"], final_answer(p["answer"])) for p in r["pairs"]),
-        )
-        for i, r in enumerate(records)
-    ]
-
-
-def evaluate_synthesizer(
-    model_dir: Path,
-    items: Sequence[EvalItem],
-    *,
-    max_new_tokens: int = 160,
-    batch_size: int = 16,
-    device: str = "auto",
-    threshold: float = 0.5,
-    samples_path: Path | None = None,
-) -> dict[str, Any]:
-    """Greedy generation on `items` through the real `HFEngine`, scored (module docstring)."""
-    start = time.perf_counter()
-    engine = HFEngine(str(model_dir), None, HFEngineConfig(batch_size=batch_size, device=device))
-    try:
-        prompts = []
-        for item in items:
-            text = context_prompt(item.text)
-            ids = engine.tokenizer(text, add_special_tokens=False)["input_ids"]
-            prompts.append(Prompt(text, tuple(ids)))
-        completions = engine.generate(prompts, DecodingParams(max_new_tokens=max_new_tokens))
-    finally:
-        engine.close()
-    texts_with_pairs = pairs = correct = matched = stopped = 0
-    f1_sum = 0.0
-    dropped: Counter[str] = Counter()
-    samples = []
-    for item, completion in zip(items, completions, strict=True):
-        parsed = parse_completion(completion.text)
-        dropped.update(parsed.dropped)
-        stopped += completion.finish_reason == "stop"
-        texts_with_pairs += bool(parsed.pairs)
-        judged = []
-        for pair in parsed.pairs:
-            ok, f1, hit = score_pair(pair.question, pair.answer, item.gold, threshold)
-            pairs += 1
-            correct += ok
-            matched += hit
-            f1_sum += f1
-            judged.append({**pair.to_dict(), "correct": ok, "f1": round(f1, 4)})
-        samples.append({"id": item.id, "completion": completion.text, "pairs": judged})
-    if samples_path is not None:
-        samples_path.write_text("".join(json.dumps(s) + "\n" for s in samples), "utf-8")
-    n = len(items)
-    return {
-        "texts": n,
-        "parse_yield": texts_with_pairs / n if n else 0.0,
-        "pairs": pairs,
-        "pairs_per_text": pairs / n if n else 0.0,
-        "correct_fraction": correct / pairs if pairs else 0.0,
-        "question_matched_fraction": matched / pairs if pairs else 0.0,
-        "answer_f1": f1_sum / pairs if pairs else 0.0,
-        "stopped_fraction": stopped / n if n else 0.0,  # ended with </s> within the budget
-        "dropped": dict(dropped),
-        "max_new_tokens": max_new_tokens,
-        "seconds": time.perf_counter() - start,
-    }
+PASSAGE_SAMPLES_NAME = "eval_samples_passages.jsonl"
 
 
 # --- training -------------------------------------------------------------------------------
@@ -249,8 +95,13 @@ def _file_digest(paths: Sequence[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+def _rows_paths(cfg: TrainSynthesizerConfig) -> list[str]:
+    """rows_paths with asset names (`context-qa`) resolved, fetched on first use."""
+    return [resolve_asset(p, ("context-qa",), fetch=True) for p in cfg.rows_paths]
+
+
 def _input_paths(cfg: TrainSynthesizerConfig) -> list[Path]:
-    paths = [Path(p) for p in (*cfg.rows_paths, *cfg.squad_paths)]
+    paths = [Path(p) for p in (*_rows_paths(cfg), *cfg.squad_paths)]
     if cfg.world_dir is not None:
         paths += [Path(cfg.world_dir) / "documents.jsonl", Path(cfg.world_dir) / "qa.jsonl"]
     return paths
@@ -258,7 +109,7 @@ def _input_paths(cfg: TrainSynthesizerConfig) -> list[Path]:
 
 def _fixed_records(cfg: TrainSynthesizerConfig) -> list[Record]:
     records: list[Record] = []
-    for path in cfg.rows_paths:
+    for path in _rows_paths(cfg):
         with Path(path).open(encoding="utf-8") as fh:
             records.extend(rows_to_records(json.loads(line) for line in fh if line.strip()))
     for path in cfg.squad_paths:
@@ -285,15 +136,99 @@ def _load_base(cfg: TrainSynthesizerConfig) -> tuple[Any, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(cfg.base_model)
+    assert cfg.base_model is not None
+    source = resolve_model(cfg.base_model, fetch=True)
+    tokenizer = AutoTokenizer.from_pretrained(source)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token  # pads are masked; any id will do
     # Train in fp32 (CPU) or fp32 master weights under bf16 autocast (GPU).
     # safetensors only: a pickled .bin from the hub would run code on load
-    model = AutoModelForCausalLM.from_pretrained(
-        cfg.base_model, dtype=torch.float32, use_safetensors=True
-    )
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=torch.float32, use_safetensors=True)
+    if cfg.lora.enabled:
+        model = add_lora(model, cfg.lora)
     return tokenizer, model
+
+
+def _split_passages(
+    cfg: TrainSynthesizerConfig, fixed: list[Record]
+) -> tuple[dict[str, list[Record]], list[Record]]:
+    """Rows by source, minus the held-out real passages (`num_eval_passages` per source)."""
+    by_source: dict[str, list[Record]] = defaultdict(list)
+    for record in fixed:
+        by_source[record["source"]].append(record)
+    held: list[Record] = []
+    if cfg.world_dir is not None and cfg.num_eval_passages:
+        for source in cfg.eval_passage_sources:
+            pool = by_source.get(source, [])
+            seeded_rng("eval-passages", cfg.seed, source).shuffle(pool)
+            held += pool[: cfg.num_eval_passages]
+            by_source[source] = pool[cfg.num_eval_passages :]
+    return dict(by_source), held
+
+
+def _sample_rows(
+    cfg: TrainSynthesizerConfig, by_source: dict[str, list[Record]], epoch: int
+) -> list[Record]:
+    """All rows, or a fresh seeded `rows_per_source` sample of each source for `epoch`."""
+    if cfg.rows_per_source is None:
+        return [r for source in sorted(by_source) for r in by_source[source]]
+    out: list[Record] = []
+    for source in sorted(by_source):
+        pool = list(by_source[source])
+        seeded_rng("rows", cfg.seed, source, epoch).shuffle(pool)
+        out += pool[: cfg.rows_per_source]
+    return out
+
+
+@dataclass
+class SynthData:
+    """Training rows by source, training world entities and the held-out evaluation sets."""
+
+    rows_by_source: dict[str, list[Record]]
+    train_entities: list[WorldEntity]
+    eval_items: list[EvalItem]  # world texts (or held-out rows when there is no world)
+    passage_items: list[EvalItem]  # held-out real passages (num_eval_passages)
+
+    @property
+    def fixed(self) -> list[Record]:
+        return [r for source in sorted(self.rows_by_source) for r in self.rows_by_source[source]]
+
+    def epoch_records(self, cfg: TrainSynthesizerConfig, epoch: int) -> list[Record]:
+        """Epoch `epoch`'s records: a row sample and a fresh sample of world pairs."""
+        world_records = world_to_records(
+            self.train_entities,
+            num_pairs=(cfg.world_pairs_min, cfg.world_pairs_max),
+            kinds=cfg.world_kinds,
+            seed=cfg.seed,
+            sample=epoch,
+            mc_share=cfg.world_mc_share,
+            rename_people=cfg.world_rename_people,
+            order=cfg.world_pair_order,
+        )
+        return [*_sample_rows(cfg, self.rows_by_source, epoch), *world_records]
+
+
+def prepare_data(cfg: TrainSynthesizerConfig) -> SynthData:
+    """Records and held-out sets of `cfg`, the same for training and for benchmarks."""
+    fixed = _fixed_records(cfg)
+    rows_by_source, held_passages = _split_passages(cfg, fixed)
+    eval_items: list[EvalItem] = []
+    train_entities: list[WorldEntity] = []
+    if cfg.world_dir is not None:
+        world = Path(cfg.world_dir)
+        train_entities = load_world(world, cfg.world_train_groups)
+        held = load_world(world, cfg.world_eval_groups)
+        eval_items = world_eval_items(held, cfg.num_eval_texts, cfg.seed, cfg.world_eval_types)
+    elif fixed and cfg.num_eval_texts:
+        order = list(range(len(fixed)))
+        seeded_rng("eval-split", cfg.seed).shuffle(order)
+        num_held = min(cfg.num_eval_texts, int(len(fixed) * cfg.eval_fraction))
+        held_ids = set(order[:num_held])
+        eval_items = record_eval_items([fixed[i] for i in sorted(held_ids)])
+        rows_by_source, _ = _split_passages(
+            cfg, [r for i, r in enumerate(fixed) if i not in held_ids]
+        )
+    return SynthData(rows_by_source, train_entities, eval_items, record_eval_items(held_passages))
 
 
 def train_synthesizer(
@@ -313,35 +248,12 @@ def train_synthesizer(
     started = time.perf_counter()
     device = resolve_device(cfg.device)
 
-    # Data: fixed records (rows, SQuAD) and, per epoch, a fresh sample of world pairs.
-    fixed = _fixed_records(cfg)
-    eval_items: list[EvalItem] = []
-    train_entities: list[WorldEntity] = []
-    if cfg.world_dir is not None:
-        world = Path(cfg.world_dir)
-        train_entities = load_world(world, cfg.world_train_groups)
-        held = load_world(world, cfg.world_eval_groups)
-        eval_items = world_eval_items(held, cfg.num_eval_texts, cfg.seed)
-    elif fixed and cfg.num_eval_texts:
-        order = list(range(len(fixed)))
-        seeded_rng("eval-split", cfg.seed).shuffle(order)
-        num_held = min(cfg.num_eval_texts, int(len(fixed) * cfg.eval_fraction))
-        held_ids = set(order[:num_held])
-        eval_items = record_eval_items([fixed[i] for i in sorted(held_ids)])
-        fixed = [r for i, r in enumerate(fixed) if i not in held_ids]
+    data = prepare_data(cfg)
+    fixed, train_entities = data.fixed, data.train_entities
+    eval_items, passage_items = data.eval_items, data.passage_items
 
     def epoch_records(epoch: int) -> list[Record]:
-        world_records = world_to_records(
-            train_entities,
-            num_pairs=(cfg.world_pairs_min, cfg.world_pairs_max),
-            kinds=cfg.world_kinds,
-            seed=cfg.seed,
-            sample=epoch,
-            mc_share=cfg.world_mc_share,
-            rename_people=cfg.world_rename_people,
-            order=cfg.world_pair_order,
-        )
-        return [*fixed, *world_records]
+        return data.epoch_records(cfg, epoch)
 
     if cfg.base_model is None:
         texts = [e.text for e in train_entities] + [r["context"] for r in fixed]
@@ -393,6 +305,7 @@ def train_synthesizer(
         grad_accum=cfg.grad_accum,
         seed=cfg.seed,
         device=device,
+        precision=cfg.precision,
         max_seconds=cfg.max_seconds,
         progress=cfg.progress,
     )
@@ -402,6 +315,8 @@ def train_synthesizer(
     loop: LoopResult = train_loop(model, micro_batches(), loop_cfg, metrics_path=log_path)
 
     model.to("cpu")
+    if cfg.lora.enabled:
+        model = model.merge_and_unload()  # the engines load a plain model
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.save_pretrained(out_dir, safe_serialization=True)
@@ -420,6 +335,17 @@ def train_synthesizer(
             device=device,
             threshold=cfg.question_match_threshold,
             samples_path=out_dir / SAMPLES_NAME,
+        )
+    passages: dict[str, Any] = {}
+    if passage_items:
+        passages = evaluate_synthesizer(
+            out_dir,
+            passage_items,
+            max_new_tokens=cfg.eval_max_new_tokens,
+            batch_size=cfg.eval_batch_size,
+            device=device,
+            threshold=cfg.question_match_threshold,
+            samples_path=out_dir / PASSAGE_SAMPLES_NAME,
         )
     total = sum(s.examples for s in pack_stats)
     metrics = {
@@ -447,6 +373,7 @@ def train_synthesizer(
             "dropped_examples": sum(s.dropped_no_labels for s in pack_stats),
         },
         "eval": evaluation,
+        "eval_passages": passages,
         "seconds": time.perf_counter() - started,
     }
     atomic_write_text(metrics_file, json.dumps(metrics, indent=2))  # written last: "trained"
