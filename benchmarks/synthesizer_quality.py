@@ -4,7 +4,7 @@ Every model is scored on the same held-out items, built from one
 train-synthesizer config exactly as training builds them (`prepare_data`):
 the world's held-out texts (`world_eval_groups`, `world_eval_types`) and the
 held-out real passages (`num_eval_passages` per source). A model given as
-`name=path@k` is prompted k-shot: k training records of the same kind
+`name=path@k` is prompted k-shot (`evaluate_all`): k training records of the same kind
 (world texts for world items, rows of the passage's own source for
 passages), rendered in the exact format, go before each text. That is the
 baseline the issue asks for: the untrained base model in 2-shot prompting.
@@ -31,53 +31,17 @@ import yaml
 
 from instructpt.assets.fetch import resolve_model
 from instructpt.train.config import TrainSynthesizerConfig
-from instructpt.train.synth_eval import EvalItem, evaluate_synthesizer, shot_examples
-from instructpt.train.synthesizer import SynthData, prepare_data
-
-
-def _shots(data: SynthData, cfg: TrainSynthesizerConfig, k: int, source: str | None) -> list:
-    """k demonstrations: world person records, or rows of `source`."""
-    if k == 0:
-        return []
-    if source is None:
-        records = [r for r in data.epoch_records(cfg, 0) if r["source"] == "world"]
-        people = [r for r in records if len(r["pairs"]) >= cfg.world_pairs_min]
-        return shot_examples(people[:k])
-    return shot_examples(data.rows_by_source[source][:k])
+from instructpt.train.synthesizer import evaluate_all, prepare_data
 
 
 def _evaluate(
-    name: str, path: str, k: int, data: SynthData, cfg: TrainSynthesizerConfig, args: Any
+    name: str, path: str, k: int, data: Any, cfg: TrainSynthesizerConfig, args: Any
 ) -> dict[str, Any]:
-    model = resolve_model(path)
-    common = dict(
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
-        device=args.device,
-        threshold=cfg.question_match_threshold,
-    )
-    out: dict[str, Any] = {"name": name, "model": path, "shots": k}
     started = time.perf_counter()
-    out["world"] = evaluate_synthesizer(
-        model,
-        data.eval_items,
-        shots=_shots(data, cfg, k, None),
-        samples_path=args.samples / f"{name}-world.jsonl",
-        **common,
-    )
-    by_source: dict[str, list[EvalItem]] = {}
-    for item in data.passage_items:
-        by_source.setdefault(item.id.rsplit("-", 1)[0], []).append(item)
-    out["passages"] = {
-        source: evaluate_synthesizer(
-            model,
-            items,
-            shots=_shots(data, cfg, k, source),
-            samples_path=args.samples / f"{name}-{source}.jsonl",
-            **common,
-        )
-        for source, items in sorted(by_source.items())
-    }
+    model = resolve_model(path)
+    scored = evaluate_all(cfg, data, model, k, args.device, args.samples / f"{name}.jsonl")
+    out = {"name": name, "model": path, "shots": k, "world": scored["eval"]}
+    out["passages"] = scored["eval_passages"]
     out["seconds"] = time.perf_counter() - started
     print(f"{name}: done in {out['seconds']:.0f} s", flush=True)
     return out
@@ -88,8 +52,10 @@ def _pct(x: float) -> str:
 
 
 def print_tables(results: list[dict[str, Any]]) -> None:
-    print("\n| synthesizer | texts | parse yield % | pairs/text | correct % | correct attrs/text "
-          "| grounded % | answer F1 | new tok/s |")
+    print(
+        "\n| synthesizer | texts | parse yield % | pairs/text | correct % | correct attrs/text "
+        "| grounded % | answer F1 | new tok/s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
         w = r["world"]
@@ -125,8 +91,6 @@ def main() -> None:
     parser.add_argument(
         "--model", action="append", required=True, help="name=path-or-asset[@shots]"
     )
-    parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--samples", type=Path, default=Path("/tmp/synth-quality-samples"))
     parser.add_argument("--out", type=Path, default=None, help="write all figures as JSON")
@@ -136,7 +100,7 @@ def main() -> None:
         raw["world_dir"] = args.world
     if args.rows:
         raw["rows_paths"] = [args.rows]
-    cfg = TrainSynthesizerConfig(**raw)
+    cfg = TrainSynthesizerConfig(**{**raw, "progress": False})
     data = prepare_data(cfg)
     args.samples.mkdir(parents=True, exist_ok=True)
     print(

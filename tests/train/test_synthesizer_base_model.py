@@ -93,6 +93,7 @@ def test_lora_on_a_converted_base_trains_merges_and_serves(base_and_world, tmp_p
         max_steps=3,
         lr=1e-3,
         num_eval_texts=3,
+        baseline_shots=1,
         eval_max_new_tokens=8,
         device="cpu",
         progress=False,
@@ -101,7 +102,7 @@ def test_lora_on_a_converted_base_trains_merges_and_serves(base_and_world, tmp_p
     result = train_synthesizer(cfg, out)
     m = result.metrics
     assert m["train"]["steps"] == 3 and m["train"]["tokens"] > 0
-    assert m["eval"]["texts"] == 3 and m["eval_passages"]["texts"] == 2
+    assert m["eval"]["texts"] == 3 and m["eval_passages"]["squad"]["texts"] == 2
     assert all(i.startswith("person-") for i in _sample_ids(out / "eval_samples.jsonl"))
     # merged: a plain checkpoint, no adapter weights or adapter files left
     assert not list(out.glob("adapter_*"))
@@ -110,7 +111,9 @@ def test_lora_on_a_converted_base_trains_merges_and_serves(base_and_world, tmp_p
     # one epoch: 4 squad rows (of the 10 left after holding out 2) + every training entity
     people = load_world(world, ["synth_train"])
     assert m["train"]["examples"] == 4 + len(people)
-    assert json.loads((out / METRICS_NAME).read_text())["eval_passages"]["texts"] == 2
+    saved = json.loads((out / METRICS_NAME).read_text())
+    assert saved["baseline"]["eval"]["shots"] == 1 and saved["baseline"]["eval"]["texts"] == 3
+    assert (out / "eval_samples-squad.jsonl").is_file()
 
     docs = tmp_path / "docs.jsonl"
     docs.write_text(

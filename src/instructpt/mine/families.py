@@ -88,23 +88,109 @@ _TITLE_END = re.compile(r"[.,;:!?]$")
 #: A title has fewer words than this.
 TITLE_MAX_WORDS = 12
 SUMMARY_MIN_BODY_SENTENCES = 3
+#: Words a Title Case title leaves in lower case ("Architecture of India").
+_TITLE_SMALL_WORDS = _word_set(
+    "a an the and or nor but of in on at to for from by with as via vs into onto upon over "
+    "per than de la le du von van der da di del"
+)
+#: Lines that open with these are greetings or replies, never titles ("Hi John.").
+_NOT_TITLE_HEADS = _word_set(
+    "hi hello hey dear thanks thank yes no ok okay sure sincerely regards cheers bye goodbye "
+    "welcome please sorry"
+)
+#: A lower-case auxiliary makes a line a clause, not a title ("The river was high.").
+_AUXILIARIES = _word_set(
+    """
+    is are was were am be been being has have had do does did will would shall should can
+    could may might must isn't aren't wasn't weren't hasn't haven't hadn't don't doesn't
+    didn't won't wouldn't can't couldn't shouldn't
+    """
+)
+#: A final period that ends one of these belongs to the title ("Apple Inc.").
+_TITLE_ABBREVIATIONS = _word_set("inc ltd corp co bros plc llc jr sr st")
+_TITLE_WORD = re.compile(r"[\w'’-]+")
+_BRACKETED = re.compile(r" ?\([^()]*\)")
 
 
-def _title_line(text: str) -> str | None:
-    """The first line when it reads as a title: short, no final stop, a body below."""
+def _stem(word: str) -> str:
+    """A crude stem: 'paintings' and 'painting', 'Egyptian' and 'Egypt', 'sagas' and 'saga'."""
+    if len(word) > 5:
+        return word[:5]
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+def _content_stems(text: str) -> set[str]:
+    words = _TITLE_WORD.findall(text.lower())
+    return {_stem(w) for w in words if w not in _TITLE_SMALL_WORDS and w not in _FUNCTION_WORDS}
+
+
+def _is_title_case(words: list[str]) -> bool:
+    """No word after the first in lower case but the small ones, and at least one capitalised."""
+    rest = [w.lstrip("(\"'“‘[") for w in words[1:]]
+    big = [w for w in rest if w.lower() not in _TITLE_SMALL_WORDS]
+    return any(w[:1].isupper() for w in big) and not any(w[:1].islower() for w in big)
+
+
+def _period_title(line: str, sentences: list[str]) -> str | None:
+    """The title in a first line that ends in one period ("Ada Lovelace."), or None.
+
+    A period makes the line look like a sentence, so it must also look like a
+    title: the splitter sees it as one sentence (no sentence-internal stop;
+    abbreviations and initials are fine), a longer full sentence follows, no
+    word is a greeting or a lower-case auxiliary, and either the line is Title
+    Case or, in sentence case ("Cave painting."), it opens with no pronoun or
+    connective and
+    the body's first sentence repeats every content word of it (up to a crude
+    stem), the way a lead names its subject. A bracketed qualifier ("Bark
+    (botany).") is left out of both tests but kept in the title. The period is
+    dropped from the title unless it ends an abbreviation ("Apple Inc.",
+    "Washington, D.C.").
+    """
+    core = line[:-1].rstrip()
+    if not core or core[-1] in ".,;:!?" or len(sentences) < 2 or sentences[0] != line:
+        return None
+    lead = sentences[1]
+    unqualified = _BRACKETED.sub("", core)
+    words = unqualified.split()
+    if not words or not _SENTENCE_END.search(lead) or _words(lead) <= _words(core):
+        return None
+    if words[0].lower() in _NOT_TITLE_HEADS or any(w in _AUXILIARIES for w in words[1:]):
+        return None
+    if not _is_title_case(words):
+        title_stems = _content_stems(unqualified)
+        # A sentence-case line that opens with a pronoun or connective is a
+        # sentence ("It rained all day.", "If so, stop."): `_NOT_TERMS` heads.
+        if words[0].lower() in _NOT_TERMS or not title_stems:
+            return None
+        if not title_stems <= _content_stems(lead):
+            return None
+    last = core.split()[-1]
+    return line if "." in last or last.lower() in _TITLE_ABBREVIATIONS else core
+
+
+def _title_line(text: str, sentences: list[str]) -> str | None:
+    """The title on the first line, if it reads as one: short, a body below.
+
+    A line with no final stop is a title as it stands; one that ends in a
+    period only when it still reads as a title, and then without the period
+    (`_period_title`).
+    """
     stripped = text.lstrip()
     line, newline, body = stripped.partition("\n")
     line = line.strip()
-    if not newline or not body.strip() or not line or _TITLE_END.search(line):
+    if not newline or not body.strip() or not line:
         return None
     if _words(line) >= TITLE_MAX_WORDS or not (line[0].isupper() or line[0].isdigit()):
         return None
-    return _WS.sub(" ", line)
+    line = _WS.sub(" ", line)
+    if not _TITLE_END.search(line):
+        return line
+    return _period_title(line, sentences) if line[-1] == "." else None
 
 
 def title(doc_id: str, text: str, sentences: list[str], rng: random.Random) -> list[Candidate]:
     """A text that opens with a title line: ask for a suitable title (AdaptLLM's title task)."""
-    line = _title_line(text)
+    line = _title_line(text, sentences)
     if line is None:
         return []
     return [_pair("title", "What is a suitable title for this text?", line)]
@@ -116,8 +202,8 @@ def summarize(doc_id: str, text: str, sentences: list[str], rng: random.Random) 
     Only when the body has at least three sentences, so the summary is shorter
     than what it summarizes.
     """
-    line = _title_line(text)
-    if line is None or not sentences or sentences[0] != line:
+    line = _title_line(text, sentences)
+    if line is None or not sentences or sentences[0] not in (line, line + "."):
         return []
     body = sentences[1:]
     if len(body) < SUMMARY_MIN_BODY_SENTENCES or len(body[0]) > MAX_SENTENCE_CHARS:

@@ -34,7 +34,7 @@ from instructpt.mine.sentences import split_sentences
 from instructpt.synth.format import Pair, has_tag, split_chain_of_thought
 
 #: Recorded as the engine revision: bump when a pattern or the selection changes.
-MINER_VERSION = "adaptllm-patterns/2"
+MINER_VERSION = "adaptllm-patterns/3"
 
 assert set(ALL_FAMILIES) == set(FAMILIES), "FamilyName and FAMILIES must list the same names"
 

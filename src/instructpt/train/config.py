@@ -336,6 +336,12 @@ class TrainSynthesizerConfig(BaseModel):
     num_eval_texts: int = Field(100, ge=0, description="Held-out texts to evaluate; 0: skip.")
     eval_max_new_tokens: int = Field(160, ge=1, description="Generation budget per eval text.")
     eval_batch_size: int = Field(16, ge=1, description="Prompts per generate call in eval.")
+    baseline_shots: int = Field(
+        0,
+        ge=0,
+        description="With a base_model: also score the untrained base model prompted with "
+        "this many training examples on the same held-out texts (the baseline); 0: skip.",
+    )
     question_match_threshold: float = Field(
         0.5, ge=0, le=1, description="Question-stem token F1 needed to match a gold pair."
     )

@@ -68,6 +68,7 @@ class EvalItem:
     text: str
     gold: tuple[tuple[str, str], ...]
     labels: tuple[tuple[str, str], ...] = ()
+    source: str = "world"
 
 
 _PUNCT = re.compile(f"[{re.escape(string.punctuation)}]")
@@ -159,6 +160,7 @@ def record_eval_items(records: Sequence[Record]) -> list[EvalItem]:
             r["context"],
             tuple((p["question"], final_answer(p["answer"])) for p in r["pairs"]),
             tuple((r["source"], "open") for _ in r["pairs"]),
+            r["source"],
         )
         for i, r in enumerate(records)
     ]

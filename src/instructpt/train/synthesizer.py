@@ -48,6 +48,7 @@ from typing import Any
 from instructpt.assets.fetch import resolve_asset, resolve_model
 from instructpt.core.atomic import atomic_write_text
 from instructpt.core.devices import resolve_device
+from instructpt.synth.format import Pair
 from instructpt.synth.tiny import new_llama, train_tokenizer
 from instructpt.train.config import TrainSynthesizerConfig
 from instructpt.train.loop import LoopConfig, LoopResult, train_loop
@@ -69,13 +70,14 @@ from instructpt.train.synth_eval import (
     EvalItem,
     evaluate_synthesizer,
     record_eval_items,
+    shot_examples,
     world_eval_items,
 )
 
 METRICS_NAME = "synthesizer_metrics.json"
 TRAIN_LOG_NAME = "train_log.jsonl"
 SAMPLES_NAME = "eval_samples.jsonl"
-PASSAGE_SAMPLES_NAME = "eval_samples_passages.jsonl"
+BASELINE_SAMPLES_NAME = "baseline_samples.jsonl"
 
 
 # --- training -------------------------------------------------------------------------------
@@ -231,6 +233,67 @@ def prepare_data(cfg: TrainSynthesizerConfig) -> SynthData:
     return SynthData(rows_by_source, train_entities, eval_items, record_eval_items(held_passages))
 
 
+def baseline_shots(
+    data: SynthData, cfg: TrainSynthesizerConfig, k: int, source: str | None
+) -> list[tuple[str, list[Pair]]]:
+    """k training demonstrations: world person records (source None), or rows of `source`."""
+    if k == 0:
+        return []
+    if source is None:
+        records = [r for r in data.epoch_records(cfg, 0) if r["source"] == "world"]
+        return shot_examples([r for r in records if len(r["pairs"]) >= cfg.world_pairs_min][:k])
+    return shot_examples(data.rows_by_source.get(source, [])[:k])
+
+
+def evaluate_all(
+    cfg: TrainSynthesizerConfig,
+    data: SynthData,
+    model: str,
+    shots: int,
+    device: str,
+    samples_path: Path | None,
+) -> dict[str, Any]:
+    """`model` on the held-out world texts and on each source's held-out passages.
+
+    With `shots`, each prompt starts with that many training examples of its
+    own kind (`baseline_shots`): the k-shot prompting baseline of a base model.
+    Samples go to `samples_path` (world) and `<stem>-<source>.jsonl` beside it.
+    """
+    common: dict[str, Any] = {
+        "max_new_tokens": cfg.eval_max_new_tokens,
+        "batch_size": cfg.eval_batch_size,
+        "device": device,
+        "threshold": cfg.question_match_threshold,
+    }
+
+    def beside(source: str) -> Path | None:
+        if samples_path is None:
+            return None
+        return samples_path.with_name(f"{samples_path.stem}-{source}.jsonl")
+
+    out: dict[str, Any] = {"eval": {}, "eval_passages": {}}
+    if data.eval_items:
+        out["eval"] = evaluate_synthesizer(
+            model,
+            data.eval_items,
+            shots=baseline_shots(data, cfg, shots, None),
+            samples_path=samples_path,
+            **common,
+        )
+    by_source: dict[str, list[EvalItem]] = defaultdict(list)
+    for item in data.passage_items:
+        by_source[item.source].append(item)
+    for source, items in sorted(by_source.items()):
+        out["eval_passages"][source] = evaluate_synthesizer(
+            model,
+            items,
+            shots=baseline_shots(data, cfg, shots, source),
+            samples_path=beside(source),
+            **common,
+        )
+    return out
+
+
 def train_synthesizer(
     cfg: TrainSynthesizerConfig, out_dir: Path, overwrite: bool = False
 ) -> TrainSynthesizerResult:
@@ -250,7 +313,6 @@ def train_synthesizer(
 
     data = prepare_data(cfg)
     fixed, train_entities = data.fixed, data.train_entities
-    eval_items, passage_items = data.eval_items, data.passage_items
 
     def epoch_records(epoch: int) -> list[Record]:
         return data.epoch_records(cfg, epoch)
@@ -325,28 +387,17 @@ def train_synthesizer(
     num_parameters = sum(p.numel() for p in model.parameters())  # tied weights once
     del model
 
-    evaluation: dict[str, Any] = {}
-    if eval_items:
-        evaluation = evaluate_synthesizer(
-            out_dir,
-            eval_items,
-            max_new_tokens=cfg.eval_max_new_tokens,
-            batch_size=cfg.eval_batch_size,
-            device=device,
-            threshold=cfg.question_match_threshold,
-            samples_path=out_dir / SAMPLES_NAME,
-        )
-    passages: dict[str, Any] = {}
-    if passage_items:
-        passages = evaluate_synthesizer(
-            out_dir,
-            passage_items,
-            max_new_tokens=cfg.eval_max_new_tokens,
-            batch_size=cfg.eval_batch_size,
-            device=device,
-            threshold=cfg.question_match_threshold,
-            samples_path=out_dir / PASSAGE_SAMPLES_NAME,
-        )
+    scored = evaluate_all(cfg, data, str(out_dir), 0, device, out_dir / SAMPLES_NAME)
+    baseline: dict[str, Any] = {}
+    if cfg.baseline_shots and cfg.base_model is not None:
+        base = resolve_model(cfg.base_model, fetch=True)
+        baseline = {
+            "model": cfg.base_model,
+            "shots": cfg.baseline_shots,
+            **evaluate_all(
+                cfg, data, base, cfg.baseline_shots, device, out_dir / BASELINE_SAMPLES_NAME
+            ),
+        }
     total = sum(s.examples for s in pack_stats)
     metrics = {
         "config_hash": cfg.config_hash(),
@@ -372,8 +423,9 @@ def train_synthesizer(
             "cut_examples": sum(s.cut for s in pack_stats),
             "dropped_examples": sum(s.dropped_no_labels for s in pack_stats),
         },
-        "eval": evaluation,
-        "eval_passages": passages,
+        "eval": scored["eval"],
+        "eval_passages": scored["eval_passages"],
+        "baseline": baseline,
         "seconds": time.perf_counter() - started,
     }
     atomic_write_text(metrics_file, json.dumps(metrics, indent=2))  # written last: "trained"
