@@ -36,6 +36,68 @@ def test_no_title_when_the_first_line_ends_a_sentence_or_the_body_is_short():
     assert _mine("summarize", "Storm Closes Roads\nHigh winds hit the coast. Roads closed.") == []
 
 
+ADA_BODY = (
+    "Ada Lovelace was an English mathematician and writer. She worked on Charles Babbage's "
+    "Analytical Engine. Her notes include the first published algorithm. She died in 1852."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected_title"),
+    [
+        ("Ada Lovelace.\n" + ADA_BODY, "Ada Lovelace"),
+        (
+            "The Battle of Hastings.\nThe Battle of Hastings was fought on 14 October 1066. "
+            "The Norman army defeated the English. King Harold died. William was crowned.",
+            "The Battle of Hastings",
+        ),
+        (  # sentence case: the lead repeats every content word ("paintings")
+            "Cave painting.\nIn archaeology, cave paintings are a type of parietal art. "
+            "They are found on the walls of caves. Many are very old. Some show animals.",
+            "Cave painting",
+        ),
+        (  # a bracketed qualifier need not be repeated, and stays in the title
+            "Bark (botany).\nBark is the outermost layer of stems and roots of woody plants. "
+            "Trees have bark. Shrubs have bark. Vines have bark.",
+            "Bark (botany)",
+        ),
+        (  # the period of an abbreviation belongs to the title
+            "Apple Inc.\nApple Inc. is an American company that makes phones. It was founded "
+            "in 1976. It is based in California. It sells computers.",
+            "Apple Inc.",
+        ),
+    ],
+)
+def test_a_title_line_ending_in_a_period_is_asked_for_without_the_period(text, expected_title):
+    assert _mine("title", text) == [("What is a suitable title for this text?", expected_title)]
+    first_body_sentence = split_sentences(text)[1]
+    assert _mine("summarize", text) == [
+        ("Summarize the text in one sentence.", first_body_sentence)
+    ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "It rained all day.\nThe streets flooded by noon. Schools closed early. Buses stopped.",
+        # Repeats "river", but "rose" and "day" are not repeated, and it is not Title Case.
+        "The river rose all day.\nBy evening the river had flooded the lower town. "
+        "Shops closed. People left.",
+        "The river was high.\nThe river was higher than it had been for years. Shops closed.",
+        "Hi John.\nJohn, thank you for the long letter you sent me last week. It came. Bye.",
+        # Title Case, but two sentences on the line.
+        "Storm Hits Coast. Roads Close.\nHigh winds hit the coast on Monday night. Roads "
+        "closed. Schools shut.",
+        # Title Case, but no full sentence longer than the line follows.
+        "Storm Hits Coast.\nRoads closed. Schools shut early. Buses stopped.",
+        "Storm Hits Coast...\nHigh winds hit the coast on Monday night. Roads closed. Schools.",
+    ],
+)
+def test_an_ordinary_first_sentence_ending_in_a_period_is_no_title(text):
+    assert _mine("title", text) == []
+    assert _mine("summarize", text) == []
+
+
 @pytest.mark.parametrize(
     ("text", "pair"),
     [

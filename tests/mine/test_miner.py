@@ -14,6 +14,7 @@ from instructpt.mine.config import MineConfig
 from instructpt.mine.miner import ALL_FAMILIES, mine_text
 from instructpt.synth.format import (
     COT_MARK,
+    Pair,
     parse_completion,
     render_pairs,
     split_chain_of_thought,
@@ -64,6 +65,27 @@ def test_families_together_yield_every_family_on_the_fixtures():
         _, stats = mine_text(doc["id"], doc["text"], cfg)
         seen |= {k[len("family_") :] for k in stats if k.startswith("family_")}
     assert seen == set(ALL_FAMILIES)
+
+
+def test_a_title_with_or_without_a_final_period_gives_the_same_title_and_summary():
+    body = (
+        "Ada Lovelace was an English mathematician and writer. She worked on Charles "
+        "Babbage's Analytical Engine. Her notes include the first published algorithm. "
+        "She died in 1852."
+    )
+    cfg = MineConfig(num_workers=1, families=["title", "summarize"])
+    expected = [
+        Pair("What is a suitable title for this text?", "Ada Lovelace"),
+        Pair(
+            "Summarize the text in one sentence.",
+            "Ada Lovelace was an English mathematician and writer.",
+        ),
+    ]
+    assert mine_text("ada", "Ada Lovelace.\n" + body, cfg)[0] == expected
+    assert mine_text("ada", "Ada Lovelace\n" + body, cfg)[0] == expected
+    assert mine_text("ada", body, cfg)[0] == []
+    sentence_first = "It rained all day.\n" + body
+    assert mine_text("rain", sentence_first, cfg)[0] == []
 
 
 def test_same_id_same_pairs_and_the_seed_changes_the_draw():

@@ -139,12 +139,11 @@ def _period_title(line: str, sentences: list[str]) -> str | None:
     abbreviations and initials are fine), a longer full sentence follows, no
     word is a greeting or a lower-case auxiliary, and either the line is Title
     Case or, in sentence case ("Cave painting."), it opens with no pronoun or
-    connective and
-    the body's first sentence repeats every content word of it (up to a crude
-    stem), the way a lead names its subject. A bracketed qualifier ("Bark
-    (botany).") is left out of both tests but kept in the title. The period is
-    dropped from the title unless it ends an abbreviation ("Apple Inc.",
-    "Washington, D.C.").
+    connective and the body's first sentence repeats every content word of it
+    (up to a crude stem), the way a lead names its subject. A bracketed
+    qualifier ("Bark (botany).") is left out of both tests but kept in the
+    title. The period is dropped from the title unless it ends an abbreviation
+    ("Apple Inc.", "Washington, D.C.").
     """
     core = line[:-1].rstrip()
     if not core or core[-1] in ".,;:!?" or len(sentences) < 2 or sentences[0] != line:
