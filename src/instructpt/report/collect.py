@@ -269,15 +269,40 @@ def _load_json(facts: RunFacts, path: Path) -> Any:
         return None
 
 
+#: Right and wrong pairs shown in the Synthesizer section, of each.
+SYNTH_EXAMPLES = 3
+
+
 def _synthesizer(facts: RunFacts, path: Path) -> dict[str, Any] | None:
     data = _load_json(facts, path)
     if not isinstance(data, dict):
         return None
     return {
         "eval": data.get("eval") or {},
+        "eval_passages": data.get("eval_passages") or {},
+        "baseline": data.get("baseline") or {},
+        "base_model": (data.get("config") or {}).get("base_model"),
         "train": data.get("train") or {},
         "num_parameters": data.get("num_parameters"),
+        "examples": _synth_examples(facts, path.parent / "eval_samples.jsonl"),
     }
+
+
+def _synth_examples(facts: RunFacts, path: Path) -> dict[str, list[dict[str, Any]]]:
+    """The first few right and wrong held-out pairs, with the start of their text's id."""
+    out: dict[str, list[dict[str, Any]]] = {"right": [], "wrong": []}
+    if not path.is_file():
+        return out
+    try:
+        for line in path.read_text("utf-8").splitlines():
+            sample = orjson.loads(line)
+            for pair in sample.get("pairs", []):
+                kind = "right" if pair.get("correct") else "wrong"
+                if len(out[kind]) < SYNTH_EXAMPLES:
+                    out[kind].append({"id": sample.get("id"), **pair})
+    except (orjson.JSONDecodeError, OSError, AttributeError) as exc:
+        facts.problems.append(f"{path}: unreadable ({exc}); no example pairs shown")
+    return out
 
 
 def _curve(facts: RunFacts, model_dir: Path) -> list[dict[str, Any]]:

@@ -408,6 +408,20 @@ def _documents(facts: RunFacts) -> str:
     return out
 
 
+#: Rows of the held-out synthesizer table: (label, metric key, formatter).
+_SYNTH_ROWS: tuple[tuple[str, str, Any], ...] = (
+    ("held-out texts", "texts", fmt_int),
+    ("parse yield (texts with a pair)", "parse_yield", fmt_pct),
+    ("pairs per text", "pairs_per_text", lambda v: fmt_float(v, 2)),
+    ("correct pairs (answer is the true one)", "correct_fraction", fmt_pct),
+    ("correctly answered attributes per text", "correct_attributes_per_text",
+     lambda v: fmt_float(v, 2)),
+    ("questions matching a true question", "question_matched_fraction", fmt_pct),
+    ("answer F1", "answer_f1", fmt_float),
+    ("pairs kept by the grounding filters", "grounded_fraction", fmt_pct),
+)  # fmt: skip
+
+
 def _synthesizer(facts: RunFacts) -> str:
     if facts.synthesizer is None and facts.mined:
         return (
@@ -416,22 +430,68 @@ def _synthesizer(facts: RunFacts) -> str:
         )
     if facts.synthesizer is None:
         return not_run("train-synthesizer (no models/synthesizer/synthesizer_metrics.json)")
-    ev, tr = facts.synthesizer["eval"], facts.synthesizer["train"]
+    syn = facts.synthesizer
+    base = syn.get("baseline") or {}
+    shots = base.get("shots")
+    columns: list[tuple[str, dict[str, Any]]] = [("trained, world texts", syn["eval"])]
+    if base.get("eval"):
+        columns.append((f"base {shots}-shot, world texts", base["eval"]))
+    for source, ev in sorted((syn.get("eval_passages") or {}).items()):
+        columns.append((f"trained, {source} passages", ev))
+        if (base.get("eval_passages") or {}).get(source):
+            columns.append((f"base {shots}-shot, {source}", base["eval_passages"][source]))
+    rows = [[label] + [fmt(ev.get(key)) for _, ev in columns] for label, key, fmt in _SYNTH_ROWS]
+    tr = syn["train"]
+    out = table(("", *(c for c, _ in columns)), rows, (False,) + (True,) * len(columns))
+    out += table(
+        ("training", "value"),
+        [
+            ("base model", syn.get("base_model") or "none (a fresh model)"),
+            ("parameters", fmt_int(syn.get("num_parameters"))),
+            ("training steps", fmt_int(tr.get("steps"))),
+            ("training seconds", fmt_float(tr.get("seconds"), 0)),
+            (
+                "training loss, first → last",
+                f"{fmt_float(tr.get('first_loss'))} → {fmt_float(tr.get('last_loss'))}",
+            ),
+        ],
+        (False, True),
+    )
+    out += _synth_by_label(syn["eval"], (base.get("eval") or {}), shots)
+    for kind in ("right", "wrong"):
+        examples = (syn.get("examples") or {}).get(kind) or []
+        if examples:
+            out += f"<h4>{kind} pairs (held-out texts)</h4>" + table(
+                ("text", "question", "answer", "attribute"),
+                [(e.get("id"), e.get("question"), e.get("answer"), (e.get("label") or ["—"])[0])
+                 for e in examples],
+            )  # fmt: skip
+    return out
+
+
+def _synth_by_label(ev: dict[str, Any], base: dict[str, Any], shots: Any) -> str:
+    """Correct share by question kind and by attribute, trained vs the k-shot base."""
+    ours, theirs = ev.get("by_label") or {}, base.get("by_label") or {}
+    if not ours:
+        return ""
+
+    def cell(entry: dict[str, Any] | None) -> str:
+        if not entry:
+            return "—"
+        return f"{fmt_pct(entry.get('correct_fraction'))} of {fmt_int(entry.get('pairs'))}"
+
+    keys = sorted(set(ours) | set(theirs), key=lambda k: (not k.startswith("kind:"), k))
+    headers = ["kind / attribute", "trained: correct of pairs"]
+    if theirs:
+        headers.append(f"base {shots}-shot")
     rows = [
-        ("held-out texts", fmt_int(ev.get("texts"))),
-        ("parse yield (texts)", fmt_pct(ev.get("parse_yield"))),
-        ("pairs per text", fmt_float(ev.get("pairs_per_text"), 2)),
-        ("correct pairs (answer matches the world)", fmt_pct(ev.get("correct_fraction"))),
-        ("questions matching a true question", fmt_pct(ev.get("question_matched_fraction"))),
-        ("answer F1", fmt_float(ev.get("answer_f1"))),
-        ("parameters", fmt_int(facts.synthesizer.get("num_parameters"))),
-        ("training steps", fmt_int(tr.get("steps"))),
-        (
-            "training loss, first → last",
-            f"{fmt_float(tr.get('first_loss'))} → {fmt_float(tr.get('last_loss'))}",
-        ),
+        [key.split(":", 1)[1] if ":" in key else key, cell(ours.get(key))]
+        + ([cell(theirs.get(key))] if theirs else [])
+        for key in keys
     ]
-    return table(("", "value"), rows, (False, True))
+    return "<h4>correct pairs by kind and attribute</h4>" + table(
+        headers, rows, (False, True, True)
+    )
 
 
 def _synthesize(facts: RunFacts) -> tuple[str, str]:
