@@ -671,3 +671,42 @@ def test_without_recall_results_the_probe_table_shows_multiple_choice_only(full)
     assert pr["tuned"]["instruct"]["mc_acc"] == {"value": 0.72, "stderr": 0.04}
     html = page.read_text("utf-8")
     assert "multiple choice: chance-adjusted" in html and "recall: exact match" not in html
+
+
+def test_synthesizer_section_compares_the_trained_model_with_its_k_shot_base(tmp_path) -> None:
+    run = build_run(tmp_path, parts=("config", "world", "synthesizer"))
+    folder = run / "models" / "synthesizer"
+    by_label = {
+        "kind:open": {"pairs": 8, "correct_fraction": 0.875},
+        "attribute:birth_city": {"pairs": 4, "correct_fraction": 0.75},
+    }
+    metrics = json.loads((folder / "synthesizer_metrics.json").read_text())
+    metrics |= {
+        "config": {"base_model": "smollm2-135m-instruct"},
+        "eval": {**metrics["eval"], "by_label": by_label, "grounded_fraction": 0.9},
+        "eval_passages": {"squad": {"texts": 5, "correct_fraction": 0.52}},
+        "baseline": {
+            "shots": 2,
+            "eval": {"texts": 10, "correct_fraction": 0.23, "by_label": {
+                "kind:open": {"pairs": 9, "correct_fraction": 0.111}}},
+            "eval_passages": {"squad": {"texts": 5, "correct_fraction": 0.31}},
+        },
+    }  # fmt: skip
+    (folder / "synthesizer_metrics.json").write_text(json.dumps(metrics))
+    samples = [
+        {"id": "person-0009", "pairs": [
+            {"question": "Where was Ada born?", "answer": "Hildvale", "correct": True,
+             "label": ["birth_city", "open"]},
+            {"question": f"Who is {EVIL}?", "answer": "Tethorpe", "correct": False,
+             "label": ["unmatched", "open"]},
+        ]},
+    ]  # fmt: skip
+    (folder / "eval_samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    html = write_report(run).read_text("utf-8")
+    section = html[html.index("Synthesizer (held-out texts)") :]
+    section = section[: section.index("</section>")]
+    for text in ("base 2-shot, world texts", "trained, squad passages", "base 2-shot, squad",
+                 "41.0%", "23.0%", "52.0%", "31.0%", "90.0%", "smollm2-135m-instruct",
+                 "87.5% of 8", "11.1% of 9", "birth_city", "Hildvale"):  # fmt: skip
+        assert text in section, text
+    assert EVIL not in section and "right pairs" in section and "wrong pairs" in section
