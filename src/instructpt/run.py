@@ -341,7 +341,7 @@ def run_pipeline(
     summary = {"run_dir": str(run.root), "stages_run": ran, "not_run": not_run, "skipped": skipped}
     atomic_write_bytes(run.summary, orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     if do_report:
-        say(f"report: {write_report(run.root).resolve()}")
+        say(f"report: {write_report(run.root, compare=cfg.compare).resolve()}")
     return report
 
 

@@ -6,6 +6,7 @@ never import this module) and validates each section before any work starts."""
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import (
     Field,
     SerializerFunctionWrapHandler,
     ValidationError,
+    field_validator,
     model_serializer,
     model_validator,
 )
@@ -189,6 +191,11 @@ class RunConfig(BaseModel):
         description="Pre-training mixes to build, train and evaluate; None: vanilla, mix and "
         "instruct (mix left out for a corpus without general data).",
     )
+    compare: list[str] = Field(
+        default_factory=list,
+        description="Run directories whose report summary is shown beside this run's, "
+        "e.g. runs/demo.",
+    )
     world: WorldConfig = Field(default_factory=lambda: WorldConfig(**DEMO_WORLD))
     ingest: dict[str, Any] = Field(default_factory=dict, description="IngestConfig keys.")
     synthesizer: dict[str, Any] = Field(
@@ -259,14 +266,27 @@ class RunConfig(BaseModel):
             defaults["tune"] = None
         return {**defaults, **data}
 
+    @field_validator("compare")
+    @classmethod
+    def _compare_names_run_dirs(cls, value: list[str]) -> list[str]:
+        if any(not entry.strip() for entry in value):
+            raise ValueError("each entry is a run directory (e.g. runs/demo), not empty")
+        twice = sorted({entry for entry in value if value.count(entry) > 1})
+        if twice:
+            raise ValueError(f"names {', '.join(twice)} more than once")
+        return value
+
     @model_serializer(mode="wrap")
     def _without_unset_sources(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # A demo config leaves `corpus` and `variants` out, so its resolved config.yaml
-        # (and anything hashed from it) stays byte-identical to runs made before they existed.
+        # A demo config leaves `corpus`, `variants` and `compare` out, so its resolved
+        # config.yaml (and anything hashed from it) stays byte-identical to runs made
+        # before they existed.
         data = handler(self)
         for key in ("corpus", "variants"):
             if data.get(key) is None:
                 data.pop(key, None)
+        if not data.get("compare"):
+            data.pop("compare", None)
         return data
 
     @model_validator(mode="after")
@@ -307,6 +327,9 @@ class RunConfig(BaseModel):
             raise ValueError("magpie asks the tuned instruct model: add instruct to variants")
         if self.corpus is not None:
             self._corpus_is_enough(self.corpus, variants)
+        own = os.path.normpath(os.path.join(self.runs_root, self.name))
+        if any(os.path.normpath(entry) == own for entry in self.compare):
+            raise ValueError(f"compare: {own} is this run itself; name other runs' directories")
         return self
 
     def _corpus_is_enough(self, corpus: CorpusSource, variants: tuple[str, ...]) -> None:

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from instructpt.cli.options import given
-from instructpt.core.config import load_config
+from instructpt.core.config import dump_config, load_config
 from instructpt.corpus.config import IngestConfig
 from instructpt.errors import ConfigError
 from instructpt.run_config import RunConfig
@@ -89,3 +89,34 @@ def test_quick_run_config_is_valid_and_a_file_still_overrides_it():
     assert quick.pretrain["epochs"] < RunConfig().pretrain["epochs"]
     mine = build_config(RunConfig, merge_values(QUICK_RUN, {"world": {"num_people": 50}}))
     assert mine.world.num_people == 50 and mine.world.num_cities == 6
+
+
+def test_run_config_compare_round_trips_and_is_left_out_of_the_config_when_unset(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("name: demo-lm\ncompare: [runs/demo]\n")
+    cfg = load_config(RunConfig, path)
+    assert cfg.compare == ["runs/demo"]
+    dump_config(cfg, tmp_path / "resolved.yaml")
+    resolved = yaml.safe_load((tmp_path / "resolved.yaml").read_text())
+    assert resolved["compare"] == ["runs/demo"]
+    assert load_config(RunConfig, tmp_path / "resolved.yaml") == cfg
+    # unset (the demo's, and every config before `compare` existed): no key at all
+    assert "compare" not in RunConfig().model_dump(mode="json")
+    demo = load_config(RunConfig, REPO / "configs/demo.yaml")
+    assert demo.compare == [] and "compare" not in demo.model_dump(mode="json")
+
+
+@pytest.mark.parametrize(
+    ("compare", "message"),
+    [
+        ("[' ']", "compare: Value error, each entry is a run directory"),
+        ("[runs/demo, runs/demo]", "names runs/demo more than once"),
+        ("[runs/demo-lm/]", "runs/demo-lm is this run itself"),
+        ("runs/demo", "compare: Input should be a valid list"),
+    ],
+)
+def test_run_config_compare_names_other_run_directories(tmp_path, compare, message):
+    path = tmp_path / "run.yaml"
+    path.write_text(f"name: demo-lm\ncompare: {compare}\n")
+    with pytest.raises(ConfigError, match=message):
+        load_config(RunConfig, path)

@@ -710,3 +710,210 @@ def test_synthesizer_section_compares_the_trained_model_with_its_k_shot_base(tmp
                  "87.5% of 8", "11.1% of 9", "birth_city", "Hildvale"):  # fmt: skip
         assert text in section, text
     assert EVIL not in section and "right pairs" in section and "wrong pairs" in section
+
+
+# --------------------------------------------------------------------------- compared runs
+
+#: world_probe_mc acc and stderr per variant of the compared (miner) run: instruct - vanilla
+#: = +25 points, stderr of the difference 100 * hypot(0.05, 0.02) = 5.4.
+MINER_PROBE = {"vanilla": (0.30, 0.02), "mix": (0.35, 0.04), "instruct": (0.55, 0.05)}
+
+
+def build_miner_run(root: Path, name: str = "demo") -> Path:
+    """A finished run whose pairs came from the miner (no synthesizer trained), with its
+    own report written."""
+    run = build_run(root, tuple(p for p in PARTS if p != "synthesizer"), name=name)
+    manifest = json.loads((run / "synth" / "_manifest.json").read_text("utf-8"))
+    manifest["stats"]["engine"] = {"name": "miner", "model": None}
+    (run / "synth" / "_manifest.json").write_text(json.dumps(manifest), "utf-8")
+    for variant, (acc, stderr) in MINER_PROBE.items():
+        _write_json(run / "eval" / f"{variant}.json", _eval_json(variant, acc, stderr))
+    write_report(run)
+    return run
+
+
+class TableParser(HTMLParser):
+    """The text of each cell of each table row inside one section (headers included)."""
+
+    def __init__(self, section: str) -> None:
+        super().__init__()
+        self.section, self.inside, self.rows = section, False, []
+        self.cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "section":
+            self.inside = dict(attrs).get("id") == self.section
+        elif self.inside and tag == "tr":
+            self.rows.append([])
+        elif self.inside and tag in ("td", "th"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self.cell is not None:
+            self.rows[-1].append("".join(self.cell).strip())
+            self.cell = None
+        elif tag == "section":
+            self.inside = False
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def table_rows(page: Path, section: str) -> list[list[str]]:
+    parser = TableParser(section)
+    parser.feed(page.read_text("utf-8"))
+    return parser.rows
+
+
+@pytest.fixture(scope="module")
+def compared(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """An LM-synthesizer run (recall and MC evaluated) compared with a miner run."""
+    root = tmp_path_factory.mktemp("compared")
+    base = build_miner_run(root)
+    run = build_run(root, tuple(p for p in PARTS if p != "tune"), name="demo-lm")
+    for variant in VARIANTS:
+        _write_json(run / "eval" / f"{variant}.json", _recall_json(variant))
+    return run, base, write_report(run, compare=[str(base)])
+
+
+def test_summary_lists_the_compared_run_as_its_own_summary_says(compared) -> None:
+    _, base, page = compared
+    theirs = summary_of(base / "report" / "report.html")
+    s = summary_of(page)
+    assert s["compared"] == [
+        {
+            "run": "demo",
+            "path": str(base),
+            "pairs_source": "miner",
+            "probe": theirs["probe"],
+            "headline": theirs["headline"],
+        }
+    ]
+    assert theirs["headline"]["instruct_minus_vanilla_points"] == pytest.approx(25.0)
+    assert s["pipeline"]["synthesize"]["engine"] == "hf"
+    assert theirs["pipeline"]["synthesize"]["engine"] == "miner"
+    assert theirs["compared"] == [] and s["problems"] == []
+
+
+def test_compared_runs_table_puts_this_run_first_then_each_compared_run(compared) -> None:
+    _, base, page = compared
+    header, *rows = table_rows(page, "compared")
+    recall, mc = "generative recall (exact match)", "multiple choice accuracy"
+    assert header == [
+        "run",
+        "pairs from",
+        *(f"{m}: {v}" for m in (recall, mc) for v in (*VARIANTS, "instruct − vanilla (points)")),
+    ]
+    assert rows == [
+        # recall 5% / 15% / 40%, +35 points ± 100 * hypot(0.02, 0.02); MC as in PROBE
+        ["demo-lm (this run)", "hf", "5.0%", "15.0%", "40.0%", "+35.0 ± 2.8",
+         "40.0%", "50.0%", "62.0%", "+22.0 ± 5.8"],
+        # the miner run was evaluated on multiple choice only
+        [f"demo ({base})", "miner", "—", "—", "—", "—", "30.0%", "35.0%", "55.0%", "+25.0 ± 5.4"],
+    ]  # fmt: skip
+    parsed = parse(page)
+    assert parsed.sections["compared"] == "done"
+    assert list(parsed.sections)[:2] == ["headline", "compared"]
+    assert "#compared" in parsed.urls
+
+
+def test_compared_run_without_a_readable_summary_is_not_run_and_a_problem(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run = build_run(tmp_path, ("config", "evaluate"), name="demo-lm")
+    build_run(tmp_path, ("config",), name="half")  # stopped before its report
+    broken = build_miner_run(tmp_path, name="broken")
+    (broken / "report" / "summary.json").write_text("{ half a file", "utf-8")
+    page = write_report(run, compare=["runs/nope", "runs/half", "runs/broken"])
+    s = summary_of(page)
+    assert [c["run"] for c in s["compared"]] == ["nope", "half", "broken"]
+    assert all(
+        c["pairs_source"] is None and c["probe"] is None and c["headline"] is None
+        for c in s["compared"]
+    )
+    assert len(s["problems"]) == 3
+    assert "runs/nope: no report/summary.json" in s["problems"][0]
+    assert "runs/broken: report/summary.json unreadable" in s["problems"][2]
+    html = page.read_text("utf-8")
+    assert (
+        "not run: runs/nope (run it first: instructpt run --config &lt;its config file&gt;)" in html
+    )
+    assert (
+        "not run: runs/half (run it first: instructpt run --config runs/half/config.yaml)" in html
+    )
+    assert "not run: runs/broken (run it first:" in html
+    parsed = parse(page)
+    assert parsed.sections["compared"] == "partial" and "problems" in parsed.sections
+    rows = table_rows(page, "compared")[1:]
+    assert rows[0][:2] == ["demo-lm (this run)", "—"]  # this run synthesized nothing yet
+    assert rows[1][:2] == [
+        "nope (runs/nope)",
+        "not run: runs/nope (run it first: instructpt run --config <its config file>)",
+    ]
+
+
+def test_without_compare_the_summary_lists_none_and_the_page_has_no_section(full) -> None:
+    _, page = full
+    assert summary_of(page)["compared"] == []
+    parsed = parse(page)
+    assert "compared" not in parsed.sections and "#compared" not in parsed.urls
+    assert "Compared runs" not in page.read_text("utf-8")
+
+
+def test_a_compared_runs_name_and_engine_are_escaped(tmp_path) -> None:
+    evil = build_miner_run(tmp_path, name="evil")
+    config = (evil / "config.yaml").read_text("utf-8").replace("name: evil", f"name: '{EVIL}'")
+    (evil / "config.yaml").write_text(config, "utf-8")
+    manifest = json.loads((evil / "synth" / "_manifest.json").read_text("utf-8"))
+    manifest["stats"]["engine"] = {"name": EVIL, "model": None}
+    (evil / "synth" / "_manifest.json").write_text(json.dumps(manifest), "utf-8")
+    write_report(evil)
+    page = write_report(build_run(tmp_path, ("config",), name="mine"), compare=[str(evil)])
+    assert summary_of(page)["compared"][0]["run"] == EVIL
+    assert summary_of(page)["compared"][0]["pairs_source"] == EVIL
+    section = page.read_text("utf-8").split('id="compared"')[1].split("</section>")[0]
+    assert EVIL not in section and "<script" not in section
+    assert section.count("&lt;script&gt;alert(1)&lt;/script&gt;") == 2
+    assert table_rows(page, "compared")[2][:2] == [f"{EVIL} ({evil})", EVIL]
+
+
+def test_a_summary_from_before_the_probe_section_is_read_through_its_headline(tmp_path) -> None:
+    base = build_miner_run(tmp_path)
+    old = summary_of(base / "report" / "report.html")
+    for key in ("probe", "compared"):
+        del old[key]
+    del old["pipeline"]["synthesize"]["engine"]
+    (base / "report" / "summary.json").write_text(json.dumps(old), "utf-8")
+    page = write_report(build_run(tmp_path, ("config",), name="mine"), compare=[str(base)])
+    assert summary_of(page)["compared"][0]["probe"] is None
+    # the miner is still named, by the train-synthesizer stage it skipped
+    assert summary_of(page)["compared"][0]["pairs_source"] == "miner"
+    row = table_rows(page, "compared")[2]
+    assert row[1:] == ["miner", "—", "—", "—", "—", "30.0%", "35.0%", "55.0%", "+25.0 ± 5.4"]
+
+
+def test_comparing_a_run_with_itself_leaves_it_out(full, tmp_path) -> None:
+    run, _ = full
+    page = write_report(run, tmp_path / "self", compare=[run])
+    s = summary_of(page)
+    assert s["compared"] == []
+    assert s["problems"] == [f"compare: {run} is this run itself; left out"]
+
+
+def test_report_command_takes_compare_from_the_runs_config_or_the_flag(compared, tmp_path):
+    from click.testing import CliRunner
+
+    from instructpt.cli import main
+
+    run, base, _ = compared
+    (run / "config.yaml").write_text(f"name: demo-lm\ncompare: [{base}]\n", "utf-8")
+    out = CliRunner().invoke(main, ["report", "--run-dir", str(run)])
+    assert out.exit_code == 0, out.output
+    assert [c["run"] for c in summary_of(run / "report" / "report.html")["compared"]] == ["demo"]
+    missing = tmp_path / "nowhere"
+    out = CliRunner().invoke(main, ["report", "--run-dir", str(run), "--compare", str(missing)])
+    assert out.exit_code == 0, out.output
+    problems = summary_of(run / "report" / "report.html")["problems"]
+    assert any(str(missing) in p for p in problems), problems

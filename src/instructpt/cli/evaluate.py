@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import yaml
 
 from instructpt.cli.options import (
     CONFIG_OPTION,
@@ -84,6 +85,24 @@ Example:
   instructpt report --run-dir runs/demo     # -> runs/demo/report/report.html"""
 )
 @RUN_DIR_OPTION
-def report(run_dir: Path) -> None:
+@click.option(
+    "--compare",
+    multiple=True,
+    help="Another run directory whose summary is shown beside this one (repeatable); "
+    "default: the run's own config.yaml `compare` list.",
+)
+def report(run_dir: Path, compare: tuple[str, ...]) -> None:
     """Write report.html + summary.json for a run (offline page; stages not run say so)."""
-    click.echo(f"report: {write_report(run_dir).resolve()}")
+    if not compare:
+        compare = tuple(_config_compare(run_dir / "config.yaml"))
+    click.echo(f"report: {write_report(run_dir, compare=compare).resolve()}")
+
+
+def _config_compare(path: Path) -> list[str]:
+    """The `compare` list of a run's resolved config.yaml; none when absent or unreadable."""
+    try:
+        data = yaml.safe_load(path.read_text("utf-8"))
+    except (OSError, yaml.YAMLError):
+        return []
+    value = data.get("compare") if isinstance(data, dict) else None
+    return [str(v) for v in value] if isinstance(value, list) else []

@@ -1,6 +1,7 @@
 """The report: `report.html` (static, offline, plots as inline SVG) and `summary.json`.
 
     page = write_report(run_dir)            # runs/<name>/report/report.html
+    write_report(run_dir, compare=["runs/demo"])   # with runs/demo's summary beside it
 
 `collect` reads the stats every stage already wrote (never recomputes them),
 `summary` turns them into the headline numbers, `figures` draws the plots

@@ -2,7 +2,8 @@
 
 The report is a renderer over the stats files (nanochat's lesson, DESIGN.md):
 each stage's `_manifest.json` (stats), the synthesizer's metrics, pretrain's
-`metrics.jsonl` and evaluate's `eval/<variant>.json`. A stage whose proof of
+`metrics.jsonl` and evaluate's `eval/<variant>.json`; a compared run is read
+from the `report/summary.json` its own run wrote. A stage whose proof of
 completion is absent is `None` here and "not run" on the page. A file that is
 present but unreadable is also `None`, and the reason goes to `problems`, so
 a half-written run still gets a report.
@@ -11,7 +12,7 @@ a half-written run still gets a report.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,33 @@ NUM_EXAMPLES = 3
 NUM_MAGPIE_RECORDS = 6
 
 SYNTHESIZER_METRICS = "synthesizer_metrics.json"
+#: Where a run's report writes its summary (stage.py writes it; a compared run's is read).
+REPORT_DIR = "report"
+SUMMARY_NAME = "summary.json"
+#: summary.json's `format`. Bump when a key of summary.json changes meaning.
+SUMMARY_FORMAT = "instructpt-report/1"
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    """Another run shown beside this one: its `report/summary.json`, as its own run wrote it."""
+
+    #: The run directory as given (`compare` in the run config), e.g. runs/demo.
+    path: str
+    #: Its summary; None when missing or unreadable (`reason` says which).
+    summary: dict[str, Any] | None
+    reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The run's name from its summary; the directory's name before it has one."""
+        run = (self.summary or {}).get("run")
+        return str(run) if run is not None else Path(self.path).name
+
+    def run_it_first(self) -> str:
+        """The command that writes the missing summary."""
+        config = Path(self.path) / "config.yaml"
+        return f"instructpt run --config {config if config.is_file() else '<its config file>'}"
 
 
 @dataclass
@@ -82,6 +110,8 @@ class RunFacts:
     run_variants: tuple[str, ...] = VARIANTS
     #: The ingest folders the run writes.
     corpora: tuple[str, ...] = CORPORA
+    #: Other runs whose summaries the report shows beside this run's (`compare`).
+    compared: list[ComparedRun] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -91,10 +121,16 @@ class RunFacts:
         return [*self.run_variants, *sorted(found - set(self.run_variants))]
 
     @property
+    def pairs_source(self) -> str | None:
+        """The engine that made the pairs (synthesize's stats: miner, hf, openai, ...)."""
+        engine = (self.synthesize or {}).get("engine") or {}
+        name = engine.get("name") if isinstance(engine, dict) else None
+        return str(name) if name is not None else None
+
+    @property
     def mined(self) -> bool:
         """Whether the pairs came from the model-free miner (no synthesizer is trained)."""
-        engine = (self.synthesize or {}).get("engine") or {}
-        return isinstance(engine, dict) and engine.get("name") == "miner"
+        return self.pairs_source == "miner"
 
     def stage_states(self) -> dict[str, str]:
         """Each stage of `instructpt run`: done, not run, or which variants are done."""
@@ -138,8 +174,9 @@ class RunFacts:
         }
 
 
-def collect(run_dir: Path) -> RunFacts:
-    """Read a run directory (see DESIGN.md's layout) into `RunFacts`."""
+def collect(run_dir: Path, compare: Sequence[str | Path] = ()) -> RunFacts:
+    """Read a run directory (see DESIGN.md's layout), and the summaries of the runs
+    in `compare`, into `RunFacts`."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise InputError(f"run directory not found: {run_dir} (give runs/<name>)")
@@ -199,6 +236,7 @@ def collect(run_dir: Path) -> RunFacts:
     facts.magpie = _stage_stats(facts, run.magpie)
     if facts.magpie is not None:
         facts.magpie_records = _magpie_records(facts, run.magpie)
+    facts.compared = _compared(facts, compare)
     return facts
 
 
@@ -230,6 +268,41 @@ def _run_variants(config: dict[str, Any]) -> tuple[str, ...]:
     if isinstance(variants, list) and variants and all(isinstance(v, str) for v in variants):
         return tuple(variants)
     return VARIANTS
+
+
+def _compared(facts: RunFacts, paths: Sequence[str | Path]) -> list[ComparedRun]:
+    """Each compared run's summary.json; a missing or unreadable one is listed as a problem."""
+    out = []
+    for given in paths:
+        path = str(given)
+        if Path(path).resolve() == facts.run_dir.resolve():
+            facts.problems.append(f"compare: {path} is this run itself; left out")
+            continue
+        compared = _read_summary(path)
+        if compared.summary is None:
+            facts.problems.append(
+                f"compared run {path}: {compared.reason}; shown as not run "
+                f"(run it first: {compared.run_it_first()})"
+            )
+        out.append(compared)
+    return out
+
+
+def _read_summary(path: str) -> ComparedRun:
+    file = Path(path) / REPORT_DIR / SUMMARY_NAME
+    if not file.is_file():
+        return ComparedRun(path, None, f"no {REPORT_DIR}/{SUMMARY_NAME}")
+    try:
+        data = orjson.loads(file.read_bytes())
+    except (orjson.JSONDecodeError, OSError) as exc:
+        return ComparedRun(path, None, f"{REPORT_DIR}/{SUMMARY_NAME} unreadable ({exc})")
+    # A summary of another format (or not a summary) would be misread, so it is not read.
+    if not isinstance(data, dict) or data.get("format") != SUMMARY_FORMAT:
+        got = data.get("format") if isinstance(data, dict) else None
+        return ComparedRun(
+            path, None, f"{REPORT_DIR}/{SUMMARY_NAME} has format {got!r}, not {SUMMARY_FORMAT}"
+        )
+    return ComparedRun(path, data)
 
 
 def _magpie_records(facts: RunFacts, folder: Path, n: int = NUM_MAGPIE_RECORDS) -> list[dict]:
@@ -311,7 +384,7 @@ def _curve(facts: RunFacts, model_dir: Path) -> list[dict[str, Any]]:
     except (orjson.JSONDecodeError, OSError) as exc:
         facts.problems.append(f"{model_dir}/metrics.jsonl: unreadable ({exc})")
         return []
-    return [r for r in rows if _finite(r.get("loss")) and _finite(r.get("tokens"))]
+    return [r for r in rows if is_finite(r.get("loss")) and is_finite(r.get("tokens"))]
 
 
 def _evaluation(facts: RunFacts, path: Path) -> dict[str, Any] | None:
@@ -356,8 +429,8 @@ def _by_attribute(value: Any) -> dict[str, dict[str, float]]:
     for attribute, entry in sorted(value.items()):
         metrics = entry.get("metrics") if isinstance(entry, dict) else None
         if isinstance(metrics, dict):
-            out[str(attribute)] = {k: float(v) for k, v in metrics.items() if _finite(v)}
-            if _finite(entry.get("num_samples")):
+            out[str(attribute)] = {k: float(v) for k, v in metrics.items() if is_finite(v)}
+            if is_finite(entry.get("num_samples")):
                 out[str(attribute)]["num_samples"] = entry["num_samples"]
     return out
 
@@ -401,10 +474,11 @@ def chance_adjusted(acc: float | None, chance: float | None) -> float | None:
 
 def _number(value: Any) -> float | None:
     # lm-eval writes "N/A" (and sometimes NaN) where a standard error cannot be computed.
-    return float(value) if _finite(value) else None
+    return float(value) if is_finite(value) else None
 
 
-def _finite(value: Any) -> bool:
+def is_finite(value: Any) -> bool:
+    """A real number that is not NaN or infinite (a bool is not a number here)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 

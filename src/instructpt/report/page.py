@@ -17,7 +17,15 @@ from typing import Any
 from instructpt import __version__
 from instructpt.report import figures
 from instructpt.report.collect import CORPORA, METRIC_ORDER, PROBE_METRICS, VARIANTS, RunFacts
-from instructpt.report.summary import headline, probe, tokens_by_source, tuning
+from instructpt.report.summary import (
+    COMPARE_COLUMNS,
+    compare_scores,
+    compared_entry,
+    headline,
+    probe,
+    tokens_by_source,
+    tuning,
+)
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 #: Largest spread of token counts between variants still called equal (the mix
@@ -157,8 +165,11 @@ def section(ident: str, title: str, state: str, body: str) -> str:
 
 def render(facts: RunFacts) -> str:
     """The whole page for `facts`."""
+    # Without compared runs there is no section, and no link to one: the page stays as it was.
+    compared = [_compared(facts)] if facts.compared else []
     parts = [
         _headline(facts),
+        *compared,
         _evaluation(facts),
         _tuning(facts),
         _magpie(facts),
@@ -176,6 +187,7 @@ def render(facts: RunFacts) -> str:
         f'<a href="#{i}">{t}</a>'
         for i, t in (
             ("headline", "Headline"),
+            *([("compared", "Compared runs")] if compared else []),
             ("evaluation", "Evaluation"),
             ("tuning", "Tuning"),
             ("magpie", "Magpie"),
@@ -363,6 +375,54 @@ def _probe_tables(facts: RunFacts) -> str:
             )
         )
     return f'<div id="probe">{body}</div>'
+
+
+def _compared(facts: RunFacts) -> str:
+    """This run's probe scores beside those of the runs in `compare`, read from their summaries."""
+    labels = dict(COMPARE_COLUMNS)
+    # per probe key: a column per variant (its score), then one for instruct - vanilla (None)
+    columns = [(key, v) for key in labels for v in (*VARIANTS, None)]
+    headers = [
+        "run",
+        "pairs from",
+        *(f"{labels[key]}: {v or 'instruct − vanilla (points)'}" for key, v in columns),
+    ]
+
+    def cells(scores: dict[str, dict[str, Any]]) -> list[str]:
+        out = []
+        for key, variant in columns:
+            col = scores[key]
+            if variant is not None:
+                score = col["scores"][variant]
+                out.append("—" if score is None else fmt_pct(score["value"]))
+                continue
+            gap = col["instruct_minus_vanilla_points"]
+            err = col["instruct_minus_vanilla_stderr_points"]
+            out.append(fmt_points(gap) + ("" if gap is None or err is None else f" ± {err:.1f}"))
+        return out
+
+    this = Html(f'{esc(facts.name)} <span class="muted">(this run)</span>')
+    rows: list[tuple[Any, ...]] = [
+        (this, facts.pairs_source or "—", *cells(compare_scores(probe(facts), headline(facts))))
+    ]
+    for run in facts.compared:
+        entry = compared_entry(run)
+        name = Html(f'{esc(entry["run"])} <span class="muted">({esc(run.path)})</span>')
+        if run.summary is None:
+            what = f"{run.path} (run it first: {run.run_it_first()})"
+            rows.append((name, Html(not_run_cell(what)), *[""] * len(columns)))
+            continue
+        scores = compare_scores(entry["probe"], entry["headline"])
+        rows.append((name, entry["pairs_source"] or "—", *cells(scores)))
+    body = (
+        "<p>The world probe of each run, read from the <code>report/summary.json</code> its "
+        "own run wrote: percent of probe questions, and instruct − vanilla in percentage "
+        "points ± the stderr of that difference. Runs are comparable when they share the "
+        "world and the evaluation (same <code>world</code> and <code>evaluate</code> "
+        "sections).</p>" + table(headers, rows, (False, False, *[True] * len(columns)))
+    )
+    state = "done" if all(run.summary is not None for run in facts.compared) else "partial"
+    return section("compared", "Compared runs", state, body)
 
 
 def _pipeline(facts: RunFacts) -> str:

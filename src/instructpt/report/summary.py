@@ -15,13 +15,13 @@ from instructpt.report.collect import (
     CORPORA,
     PROBE_COLUMNS,
     PROBE_METRICS,
+    SUMMARY_FORMAT,
     VARIANTS,
+    ComparedRun,
     RunFacts,
     chance_adjusted,
+    is_finite,
 )
-
-#: Bump when a key of summary.json changes meaning.
-SUMMARY_FORMAT = "instructpt-report/1"
 
 SYNTHESIZER_KEYS = ("parse_yield", "correct_fraction", "answer_f1", "pairs_per_text", "texts")
 SYNTHESIZE_KEYS = (
@@ -238,6 +238,89 @@ def _mix_summary(stats: dict[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
+def _synthesize_summary(facts: RunFacts) -> dict[str, Any] | None:
+    out = _pick(facts.synthesize, SYNTHESIZE_KEYS)
+    if out is not None:
+        out["engine"] = facts.pairs_source  # what made the pairs: miner, hf, openai, ...
+    return out
+
+
+def pairs_source(summary: dict[str, Any]) -> str | None:
+    """The engine that made a run's pairs, as its summary.json says."""
+    pipeline = summary.get("pipeline")
+    synthesize = pipeline.get("synthesize") if isinstance(pipeline, dict) else None
+    engine = synthesize.get("engine") if isinstance(synthesize, dict) else None
+    if engine is not None:
+        return str(engine)
+    # a summary written before pipeline.synthesize named its engine still says so of the miner
+    stages = summary.get("stages")
+    if isinstance(stages, dict) and stages.get("train-synthesizer") == "skipped: engine miner":
+        return "miner"
+    return None
+
+
+def compared_entry(run: ComparedRun) -> dict[str, Any]:
+    """One entry of summary.json's `compared`, copied from that run's own summary.json;
+    pairs_source, probe and headline are None when it is missing or unreadable."""
+    summary = run.summary or {}
+    return {
+        "run": run.name,
+        "path": run.path,
+        "pairs_source": pairs_source(summary),
+        "probe": summary.get("probe"),
+        "headline": summary.get("headline"),
+    }
+
+
+#: The compared-runs table's probe scores: (`probe` key, what it measures).
+COMPARE_COLUMNS = (
+    ("exact_match", "generative recall (exact match)"),
+    ("mc_acc", "multiple choice accuracy"),
+)
+
+
+def compare_scores(probe_section: Any, head: Any) -> dict[str, dict[str, Any]]:
+    """Per COMPARE_COLUMNS key: each paper variant's {value, stderr} (None when absent)
+    under `scores`, and `instruct_minus_vanilla_points` with its stderr.
+
+    Read from a summary's `probe`, or from its headline where it has none (written
+    before summaries had a probe section). A compared run's summary.json is another
+    run's file, so anything there that is not a finite number is taken as absent.
+    """
+    rows = probe_section.get("variants") if isinstance(probe_section, dict) else None
+    if not isinstance(rows, dict):
+        rows = _rows_from_headline(head)
+    out: dict[str, dict[str, Any]] = {}
+    for key, _ in COMPARE_COLUMNS:
+        scores = {v: _score(rows.get(v), key) for v in VARIANTS}
+        gap, err = _gap(scores["instruct"], scores["vanilla"])
+        out[key] = {
+            "scores": scores,
+            "instruct_minus_vanilla_points": gap,
+            "instruct_minus_vanilla_stderr_points": err,
+        }
+    return out
+
+
+def _rows_from_headline(head: Any) -> dict[str, Any]:
+    """The headline's scores in the shape of probe's `variants`: {variant: {key: score}}."""
+    if not isinstance(head, dict) or not isinstance(head.get("scores"), dict):
+        return {}
+    measured = (head.get("task"), head.get("metric"))
+    for key, task, metric in PROBE_COLUMNS:
+        if (task, metric) == measured:
+            return {variant: {key: score} for variant, score in head["scores"].items()}
+    return {}
+
+
+def _score(row: Any, key: str) -> dict[str, float | None] | None:
+    cell = row.get(key) if isinstance(row, dict) else None
+    if not isinstance(cell, dict) or not is_finite(cell.get("value")):
+        return None
+    err = cell.get("stderr")
+    return {"value": float(cell["value"]), "stderr": float(err) if is_finite(err) else None}
+
+
 def build_summary(facts: RunFacts) -> dict[str, Any]:
     evaluation: dict[str, Any] = {}
     for variant in facts.variants:
@@ -266,7 +349,7 @@ def build_summary(facts: RunFacts) -> dict[str, Any]:
             "synthesizer_heldout": _pick(
                 facts.synthesizer["eval"] if facts.synthesizer else None, SYNTHESIZER_KEYS
             ),
-            "synthesize": _pick(facts.synthesize, SYNTHESIZE_KEYS),
+            "synthesize": _synthesize_summary(facts),
             "cook": _pick(facts.cook, COOK_KEYS),
             "mix": {v: _mix_summary(facts.mix.get(v)) for v in facts.variants},
         },
@@ -274,5 +357,6 @@ def build_summary(facts: RunFacts) -> dict[str, Any]:
         "evaluation": evaluation,
         "tuning": tuning(facts),
         "magpie": _pick(facts.magpie, MAGPIE_KEYS),
+        "compared": [compared_entry(run) for run in facts.compared],
         "problems": list(facts.problems),
     }
