@@ -84,3 +84,29 @@ def test_a_generated_question_is_typed_by_its_own_form() -> None:
 def test_no_completion_scores_zero_without_dividing_by_zero() -> None:
     m = score_completions([GOLD], [Completion("", "length", 0, 0)])
     assert m["parse_yield"] == 0.0 and m["correct_fraction"] == 0.0 and m["pairs"] == 0
+
+
+def test_world_gold_holds_every_phrasing_of_each_attribute(tmp_path) -> None:
+    from instructpt.train.synth_data import load_world
+    from instructpt.train.synth_eval import world_eval_items
+    from instructpt.world.config import WorldConfig
+    from instructpt.world.stage import generate_world
+
+    world = tmp_path / "world"
+    generate_world(WorldConfig(num_people=12, num_countries=2, num_cities=4), world)
+    entities = load_world(world, ["augment", "probe"])
+    (item,) = world_eval_items(entities, 1, seed=0, types=["person"])
+    person = next(e for e in entities if e.id == item.id)
+    occupation = next(qa for qa in person.qa if qa["attribute"] == "occupation")
+    asked = {q for q, _ in item.gold}
+    others = [
+        q.format(name=person.name, poss="her")
+        for q in ("What does {name} do for a living?", "What job does {name} have?")
+    ]
+    assert occupation["question"] in asked and all(q in asked for q in others)
+    # a pair in another phrasing of the world, with the true value, is right; a wrong value is not
+    right = Completion(render_pairs([Pair(others[1], occupation["final"])]), "stop", 0, 1)
+    wrong = Completion(render_pairs([Pair(others[1], "juggler of moons")]), "stop", 0, 1)
+    assert score_completions([item], [right])["correct_fraction"] == 1.0
+    assert score_completions([item], [wrong])["correct_fraction"] == 0.0
+    assert score_completions([item], [right])["by_label"]["attribute:occupation"]["pairs"] == 1
