@@ -3,21 +3,15 @@ the real `transformers serve` with a tiny model."""
 
 from __future__ import annotations
 
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import httpx
 import pytest
 
 from instructpt.synth.config import OpenAIEngineConfig
 from instructpt.synth.engines.base import Completion, DecodingParams, Engine, EngineError, Prompt
 from instructpt.synth.engines.openai import OpenAIEngine
+from tests.serve import free_port, transformers_serve
 from tests.synth.fault_server import FaultServer, echo_text
 
 pytestmark = pytest.mark.timeout(60)
@@ -47,12 +41,6 @@ def engine(*urls: str, **options: object) -> OpenAIEngine:
 
 def texts(completions: list[Completion]) -> list[str]:
     return [c.text for c in completions]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- happy path
@@ -311,39 +299,10 @@ def tiny_served(tmp_path_factory):
         f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)}." for _ in range(300)
     ]
     model_dir = build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", sentences)
-    port = free_port()
-    serve = Path(sys.executable).parent / "transformers"
     # The positional model argument preloads the model and pins the server to it;
     # requests name it by the same path string.
-    command = [str(serve), "serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*command, "--device", "cpu"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"transformers serve did not start: {proc.stderr.read()[-2000:]}"
-                )
-            time.sleep(0.3)
-        yield model_dir, f"http://127.0.0.1:{port}/v1"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with transformers_serve(model_dir, start_timeout=60) as url:
+        yield model_dir, url
 
 
 @pytest.mark.slow

@@ -128,7 +128,13 @@ def score_pair(
     question: str, answer: str, gold: Sequence[tuple[str, str]], threshold: float
 ) -> tuple[bool, float, bool]:
     """(correct, answer F1, question matched) of one generated pair against a text's gold."""
-    hits = match_gold(question, gold, threshold)
+    return score_hits(answer, gold, match_gold(question, gold, threshold))
+
+
+def score_hits(
+    answer: str, gold: Sequence[tuple[str, str]], hits: Sequence[int]
+) -> tuple[bool, float, bool]:
+    """`score_pair` given the matched gold indices (`match_gold`), so they are found once."""
     if not hits:
         return False, 0.0, False
     pred = final_answer(answer)
@@ -260,10 +266,10 @@ def score_completions(
         right: set[str] = set()
         judged = []
         for pair in parsed.pairs:
-            ok, f1, hit = score_pair(pair.question, pair.answer, item.gold, threshold)
+            hits = match_gold(pair.question, item.gold, threshold)
+            ok, f1, hit = score_hits(pair.answer, item.gold, hits)
             keep, reason = check_pair(pair.question, pair.answer, ground, filters)
-            hits = match_gold(pair.question, item.gold, threshold) if item.labels else []
-            attribute = item.labels[hits[0]][0] if hits else "unmatched"
+            attribute = item.labels[hits[0]][0] if hits and item.labels else "unmatched"
             label = (attribute, pair_kind(pair.question))
             pairs += 1
             correct += ok
