@@ -302,13 +302,21 @@ def run_pipeline(
 
     if wanted("pretrain"):
         budget = equal_token_budget(cfg.pretrain, run)
-        for variant in run.variants:
-            pcfg = PretrainConfig.model_validate(
-                {"tokens": str(run.tokens(variant)), "tokenizer": str(run.tokenizer), **budget}
-            )
-            trained = pretrain(pcfg, run.models(variant), overwrite)
-            for line in trained.summary_lines():
-                say(line.replace("pretrain:", f"pretrain ({variant}):", 1))
+        for seed in (None, *cfg.seeds):  # None: pretrain.seed, into models/
+            where = run if seed is None else run.seed_run(seed)
+            for variant in run.variants:
+                pcfg = PretrainConfig.model_validate(
+                    {
+                        "tokens": str(run.tokens(variant)),
+                        "tokenizer": str(run.tokenizer),
+                        **budget,
+                        **({} if seed is None else {"seed": seed}),
+                    }
+                )
+                trained = pretrain(pcfg, where.models(variant), overwrite)
+                label = variant if seed is None else f"{variant}, seed {seed}"
+                for line in trained.summary_lines():
+                    say(line.replace("pretrain:", f"pretrain ({label}):", 1))
 
     # ---- evaluate, tune (+ evaluate again), magpie
     if cfg.evaluate is None:
@@ -407,12 +415,18 @@ def equal_token_budget(section: dict[str, Any], run: RunLayout) -> dict[str, Any
 def _evaluate_variants(
     cfg: RunConfig, run: RunLayout, overwrite: bool, say: Callable[[str], None]
 ) -> None:
-    """Each variant's model on the evaluate tasks: by default the world probe (written offline)."""
-    for variant in run.variants:
-        ecfg = _evaluate_config(cfg, run, run.model(variant))
-        result = evaluate(ecfg, run.eval(variant), overwrite)
-        for line in result_lines(result):
-            say(f"evaluate ({variant}): {line}")
+    """Each variant's model on the evaluate tasks: by default the world probe (written offline).
+
+    Models of further `seeds` are evaluated the same way into seeds/<seed>/eval/.
+    """
+    for seed in (None, *cfg.seeds):
+        where = run if seed is None else run.seed_run(seed)
+        for variant in run.variants:
+            ecfg = _evaluate_config(cfg, run, where.model(variant))
+            result = evaluate(ecfg, where.eval(variant), overwrite)
+            label = variant if seed is None else f"{variant}, seed {seed}"
+            for line in result_lines(result):
+                say(f"evaluate ({label}): {line}")
 
 
 def _evaluate_config(cfg: RunConfig, run: RunLayout, model_dir: Path) -> EvaluateConfig:

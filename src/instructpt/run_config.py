@@ -191,6 +191,12 @@ class RunConfig(BaseModel):
         description="Pre-training mixes to build, train and evaluate; None: vanilla, mix and "
         "instruct (mix left out for a corpus without general data).",
     )
+    seeds: list[int] = Field(
+        default_factory=list,
+        description="Further pre-training seeds: each trains every variant again on the same "
+        "tokens (seeds/<seed>/models/<variant>/) and evaluates it (seeds/<seed>/eval/), so the "
+        "report can show mean ± sd over pretrain.seed and these; []: one seed.",
+    )
     compare: list[str] = Field(
         default_factory=list,
         description="Run directories whose report summary is shown beside this run's, "
@@ -266,6 +272,14 @@ class RunConfig(BaseModel):
             defaults["tune"] = None
         return {**defaults, **data}
 
+    @field_validator("seeds")
+    @classmethod
+    def _seeds_once(cls, value: list[int]) -> list[int]:
+        twice = sorted({s for s in value if value.count(s) > 1})
+        if twice:
+            raise ValueError(f"names seed {', '.join(map(str, twice))} more than once")
+        return value
+
     @field_validator("compare")
     @classmethod
     def _compare_names_run_dirs(cls, value: list[str]) -> list[str]:
@@ -285,8 +299,9 @@ class RunConfig(BaseModel):
         for key in ("corpus", "variants"):
             if data.get(key) is None:
                 data.pop(key, None)
-        if not data.get("compare"):
-            data.pop("compare", None)
+        for key in ("compare", "seeds"):
+            if not data.get(key):
+                data.pop(key, None)
         return data
 
     @model_validator(mode="after")
@@ -327,6 +342,11 @@ class RunConfig(BaseModel):
             raise ValueError("magpie asks the tuned instruct model: add instruct to variants")
         if self.corpus is not None:
             self._corpus_is_enough(self.corpus, variants)
+        if self.pretrain_seed in self.seeds:
+            raise ValueError(
+                f"seeds: {self.pretrain_seed} is pretrain.seed, which trains models/ already; "
+                "list only further seeds"
+            )
         own = os.path.normpath(os.path.join(self.runs_root, self.name))
         if any(os.path.normpath(entry) == own for entry in self.compare):
             raise ValueError(f"compare: {own} is this run itself; name other runs' directories")
@@ -356,6 +376,12 @@ class RunConfig(BaseModel):
     def mining(self) -> bool:
         """Whether the pairs come from the model-free miner (no synthesizer is trained)."""
         return self.synthesize.get("engine") == "miner"
+
+    @property
+    def pretrain_seed(self) -> int:
+        """The seed of models/<variant>/ (pretrain.seed, or its default)."""
+        default = PretrainConfig.model_fields["seed"].default
+        return int(self.pretrain.get("seed", default))
 
     @property
     def run_variants(self) -> tuple[str, ...]:

@@ -110,3 +110,35 @@ def test_lowercasing_templates_are_skipped_when_a_name_comes_first():
     assert "qa.001" in ids and "qa.005" not in ids  # "Based on the text, {question_lc}"
     prepared, _ = prepare_pair(PAIRS["open"])
     assert "qa.005" in {t.id for t in eligible_templates(prepared, ["qa"])}
+
+
+def test_templates_fix_one_format_for_every_record() -> None:
+    """`templates: [pf.002, qa.001]` cooks every pair as the probe's Question/Answer lines."""
+    from instructpt.cook.render import cook_record
+
+    cfg = CookConfig(layouts=["pairs_first"], templates=["pf.002", "qa.001"], seed=3)
+    pairs = [
+        {"question": "Where was Ana Tarr born?", "answer": "Lindmoor"},
+        {"question": "What does Ana Tarr do?", "answer": "a baker"},
+    ]
+    for i in range(20):
+        out = cook_record({"id": f"d{i}", "text": "Ana Tarr bakes.", "pairs": pairs}, cfg)
+        assert out["template"] == ["pf.002", "qa.001"]
+        assert out["text"].startswith(
+            "Question: Where was Ana Tarr born?\nAnswer: Lindmoor\n\n"
+            "Question: What does Ana Tarr do?\nAnswer: a baker\n\n"
+        )
+
+
+@pytest.mark.parametrize(
+    ("templates", "message"),
+    [
+        (["pf.02"], "did you mean 'pf.002'"),
+        (["qa.001"], "names no layout"),
+        (["pf.002"], "names no pair template"),
+        (["pf.002", "pf.002", "qa.001"], "listed once"),
+    ],
+)
+def test_templates_are_checked_on_load(templates: list[str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        CookConfig(layouts=["pairs_first"], templates=templates)

@@ -437,3 +437,24 @@ def test_world_stage_publishes_stats_and_manifest_and_skips_an_unchanged_rerun(
     assert reused and again == manifest
     with pytest.raises(ResumeError, match=r"num_people: 10 -> 11"):
         generate_world(TINY.model_copy(update={"num_people": 11}), tmp_path / "world")
+
+
+def test_full_names_names_the_person_in_every_sentence_with_the_same_templates() -> None:
+    plain = build_world(TINY)
+    named = build_world(TINY.model_copy(update={"full_names": True}))
+    people = [(a, b) for a, b in zip(plain.texts, named.texts, strict=True)
+              if a.entity_type == "person"]  # fmt: skip
+    assert people
+    starts = re.compile(r"(?:^|\. )(?:He|She) ")
+    before_total = sum(len(starts.findall(a.text)) for a, _ in people)
+    after_total = sum(len(starts.findall(b.text)) for _, b in people)
+    assert before_total > 0 and after_total < before_total / 4
+    for before, after in people:
+        assert after.template_ids == before.template_ids  # same draws, only the subject
+        name = next(p.name for p in named.entities.people if p.id == after.entity_id)
+        sentences = [s for s in re.split(r"(?<=\.) (?=[A-Z])", after.text) if s]
+        subject_sentences = [s for s in sentences if name in s]
+        assert len(subject_sentences) >= len(sentences) - 2, after.text
+    assert [t for t in plain.texts if t.entity_type != "person"] == [
+        t for t in named.texts if t.entity_type != "person"
+    ]

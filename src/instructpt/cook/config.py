@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
-from instructpt.cook.templates import TEMPLATE_SET_VERSION
-from instructpt.core.config import StageConfig
+from instructpt.cook.templates import LAYOUTS, PAIR_TEMPLATES, TEMPLATE_SET_VERSION
+from instructpt.core.config import StageConfig, _did_you_mean
 
 PairFamily = Literal["qa", "mc", "cot", "mc_cot", "verbatim"]
 LayoutFamily = Literal["reading", "dialog", "numbered", "pairs_first"]
@@ -36,6 +36,12 @@ class CookConfig(StageConfig):
         default_factory=lambda: ["reading", "dialog", "numbered", "pairs_first"],
         min_length=1,
         description="Layout families to draw from (reading, dialog, numbered, pairs_first).",
+    )
+    templates: list[str] | None = Field(
+        None,
+        description="Only these pair-template and layout ids (e.g. [pf.002, qa.001]: every "
+        "pair as 'Question: ...' / 'Answer: ...' before its text, one fixed format as in the "
+        "Physics of LMs protocol); None: every template of the enabled families and layouts.",
     )
     chains: bool = Field(
         True,
@@ -77,3 +83,37 @@ class CookConfig(StageConfig):
         if len(set(value)) != len(value):
             raise ValueError("each family may be listed once")
         return value
+
+    @field_validator("templates")
+    @classmethod
+    def _known_template_ids(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        known = [t.id for t in PAIR_TEMPLATES] + [lay.id for lay in LAYOUTS]
+        for template_id in value:
+            if template_id not in known:
+                raise ValueError(
+                    f"unknown template id {template_id!r}{_did_you_mean(template_id, known)}; "
+                    "pair templates and layouts are listed in instructpt/cook/templates.py"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("each template id may be listed once")
+        return value
+
+    @model_validator(mode="after")
+    def _templates_leave_a_choice(self) -> CookConfig:
+        """A `templates` list must keep at least one layout and one pair template enabled."""
+        if self.templates is None:
+            return self
+        allowed = set(self.templates)
+        if not any(lay.id in allowed and lay.family in self.layouts for lay in LAYOUTS):
+            raise ValueError(
+                f"templates: names no layout of the enabled layouts {self.layouts} "
+                "(add one, e.g. pf.002 for pairs_first)"
+            )
+        if not any(t.id in allowed and t.family in self.families for t in PAIR_TEMPLATES):
+            raise ValueError(
+                f"templates: names no pair template of the enabled families {self.families} "
+                "(add one, e.g. qa.001 for open questions)"
+            )
+        return self

@@ -215,13 +215,20 @@ def _eligible(t: PairTemplate, p: PreparedPair, layout: Layout | None) -> bool:
 
 
 def eligible_templates(
-    p: PreparedPair, families: Sequence[str], layout: Layout | None = None
+    p: PreparedPair,
+    families: Sequence[str],
+    layout: Layout | None = None,
+    only: Sequence[str] | None = None,
 ) -> list[PairTemplate]:
-    """Templates of the enabled families that can render `p` inside `layout`, in set order."""
+    """Templates of the enabled families (and ids in `only`, when given) that can render
+    `p` inside `layout`, in set order."""
     return [
         t
         for t in PAIR_TEMPLATES
-        if t.family in families and p.kind in t.kinds and _eligible(t, p, layout)
+        if t.family in families
+        and (only is None or t.id in only)
+        and p.kind in t.kinds
+        and _eligible(t, p, layout)
     ]
 
 
@@ -242,7 +249,7 @@ def render_pair(
     layout: Layout | None = None,
 ) -> RenderedPair | None:
     """`p` rendered by a template drawn from `rng`, or None when no enabled template fits."""
-    eligible = eligible_templates(p, cfg.families, layout)
+    eligible = eligible_templates(p, cfg.families, layout, cfg.templates)
     if not eligible:
         return None
     return apply_template(rng.choice(eligible), p, rng, cfg, stats)
@@ -332,7 +339,11 @@ def cook_chain(
     stats = Counter() if stats is None else stats
     out_id = str(records[-1]["id"])
     rng = seeded_rng(out_id, cfg.seed)
-    layouts = [lay for lay in LAYOUTS if lay.family in cfg.layouts]
+    layouts = [
+        lay
+        for lay in LAYOUTS
+        if lay.family in cfg.layouts and (cfg.templates is None or lay.id in cfg.templates)
+    ]
     layout = rng.choice(layouts)
 
     segments: list[tuple[str, list[tuple[str, str]]]] = []

@@ -131,6 +131,10 @@ class RunLayout:
     def eval(self, variant: str) -> Path:
         return self.eval_dir / f"{variant}.json"
 
+    def seed_run(self, seed: int) -> RunLayout:
+        """seeds/<seed>/: a further pre-training seed's models/ and eval/ (tokens stay here)."""
+        return RunLayout(self.root / "seeds" / str(seed), self.variants)
+
     def tuned(self, variant: str) -> Path:
         return self.root / "tuned" / variant
 

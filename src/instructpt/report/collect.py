@@ -101,6 +101,8 @@ class RunFacts:
     #: The tune stage: each variant's sft stats and its tuned model's evaluation.
     tuned: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     tuned_evaluate: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: Further pre-training seeds (`seeds`): {seed: {variant: evaluation}}, from seeds/<seed>/.
+    seed_evaluate: dict[int, dict[str, dict[str, Any] | None]] = field(default_factory=dict)
     magpie: dict[str, Any] | None = None
     magpie_records: list[dict[str, str]] = field(default_factory=list)
     #: Stages the run's config leaves out (`tune: null`, the world when it names a
@@ -230,6 +232,9 @@ def collect(run_dir: Path, compare: Sequence[str | Path] = ()) -> RunFacts:
             facts.chance_by_attribute[task] = by_attribute or {}
     if facts.cook is not None:
         facts.examples = _examples(facts, run)
+    for seed in _run_seeds(run.root):
+        seed_run = run.seed_run(seed)
+        facts.seed_evaluate[seed] = {v: _evaluation(facts, seed_run.eval(v)) for v in run.variants}
     for variant in run.variants:
         facts.tuned[variant] = _stage_stats(facts, run.tuned(variant))
         facts.tuned_evaluate[variant] = _evaluation(facts, run.tuned_eval(variant))
@@ -250,6 +255,14 @@ def _config(text: str) -> dict[str, Any]:
     except yaml.YAMLError:
         return {}
     return data if isinstance(data, dict) else {}
+
+
+def _run_seeds(root: Path) -> list[int]:
+    """The further seeds trained into seeds/<seed>/ (the folders present, in number order)."""
+    folder = root / "seeds"
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
 
 
 def _left_out(config: dict[str, Any]) -> set[str]:

@@ -23,6 +23,7 @@ from instructpt.report.summary import (
     compared_entry,
     headline,
     probe,
+    seed_spread,
     tokens_by_source,
     tuning,
 )
@@ -374,7 +375,38 @@ def _probe_tables(facts: RunFacts) -> str:
                 (False, *[True] * len(cols)),
             )
         )
+    body += _seed_table(facts, headers)
     return f'<div id="probe">{body}</div>'
+
+
+def _seed_table(facts: RunFacts, headers: dict[str, str]) -> str:
+    """Mean ± sd of each probe score over the pre-training seeds (`seeds` in the config)."""
+    spread = seed_spread(facts)
+    if spread is None:
+        return ""
+    keys = [k for k in headers if any(k in cells for cells in spread["variants"].values())]
+    order = facts.variants
+
+    def cell(c: dict[str, Any] | None) -> str:
+        if c is None:
+            return "—"
+        sd = "" if c["sd"] is None else f" ± {100 * c['sd']:.1f}"
+        return f"{100 * c['mean']:.1f}{sd} (n={c['n']})"
+
+    rows = [
+        (variant_label(v, order), *[cell(spread["variants"][v].get(k)) for k in keys])
+        for v in order
+        if v in spread["variants"]
+    ]
+    seeds = ", ".join(str(s) for s in spread["seeds"][1:])
+    return (
+        "<h3>Over pre-training seeds</h3>"
+        f'<p class="muted">Each variant pre-trained again with seeds {esc(seeds)} on the same '
+        "tokens (seeds/&lt;seed&gt;/), besides the run's own models: mean ± sample sd, in "
+        "percent, over every seed whose model was evaluated. The sd is training noise, which "
+        "the stderr of one run leaves out.</p>"
+        + table(("variant", *[headers[k] for k in keys]), rows, (False, *[True] * len(keys)))
+    )
 
 
 def _compared(facts: RunFacts) -> str:

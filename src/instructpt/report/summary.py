@@ -9,6 +9,7 @@ minus mix, in points (percentage points of the probe metric).
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
 from instructpt.report.collect import (
@@ -321,6 +322,36 @@ def _score(row: Any, key: str) -> dict[str, float | None] | None:
     return {"value": float(cell["value"]), "stderr": float(err) if is_finite(err) else None}
 
 
+def seed_spread(facts: RunFacts) -> dict[str, Any] | None:
+    """Probe scores over the pre-training seeds: mean, sample sd and each seed's value.
+
+    {"seeds": [pretrain.seed's run first as "run", then each further seed],
+    "variants": {variant: {probe key: {"mean", "sd", "n", "values"}}}}; None without
+    further seeds. A seed whose model was not evaluated is left out of that variant's
+    cells (n says how many counted), never counted as zero.
+    """
+    if not facts.seed_evaluate:
+        return None
+    chance = facts.chance.get(MC_TASK)
+    evaluations = [facts.evaluate, *facts.seed_evaluate.values()]
+    variants: dict[str, dict[str, Any]] = {}
+    for variant in facts.variants:
+        rows = [_probe_row(ev.get(variant), chance) for ev in evaluations]
+        cells = {}
+        for key in ("exact_match", "exact_match_3shot", "mc_acc", "mc_chance_adjusted"):
+            values = [r[key]["value"] for r in rows if r and r.get(key)]
+            if values:
+                cells[key] = {
+                    "mean": statistics.fmean(values),
+                    "sd": statistics.stdev(values) if len(values) > 1 else None,
+                    "n": len(values),
+                    "values": values,
+                }
+        if cells:
+            variants[variant] = cells
+    return {"seeds": ["run", *facts.seed_evaluate], "variants": variants}
+
+
 def build_summary(facts: RunFacts) -> dict[str, Any]:
     evaluation: dict[str, Any] = {}
     for variant in facts.variants:
@@ -343,6 +374,7 @@ def build_summary(facts: RunFacts) -> dict[str, Any]:
         "stages": facts.stage_states(),
         "headline": headline(facts),
         "probe": probe(facts),
+        "seeds": seed_spread(facts),
         "pipeline": {
             "world_documents": world.get("documents"),
             "documents": {c: (facts.ingest.get(c) or {}).get("kept") for c in CORPORA},

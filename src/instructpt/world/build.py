@@ -55,11 +55,11 @@ def build_world(cfg: WorldConfig) -> World:
         entities.people,
     ):
         for entity in world_entities:
-            texts.append(render_entity(entity, index, cfg.seed))
+            texts.append(render_entity(entity, index, cfg.seed, cfg.full_names))
             for k in range(1, cfg.texts_per_entity):
                 # Another seeded draw of templates and sentence order: the same facts,
                 # phrased and ordered differently.
-                extra = render_entity(entity, index, cfg.seed + k * 1_000_003)
+                extra = render_entity(entity, index, cfg.seed + k * 1_000_003, cfg.full_names)
                 texts.append(dataclasses.replace(extra, rendering=k))
             qa.extend(entity_qa(entity, index, pools, cfg.seed))
     return World(cfg, entities, tuple(texts), tuple(qa))

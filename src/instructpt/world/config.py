@@ -27,6 +27,12 @@ class WorldConfig(StageConfig):
         description="Independently rendered texts per entity (ids <id>, <id>~1, ...): "
         "paraphrase diversity, which makes stored facts extractable (Allen-Zhu & Li 2023).",
     )
+    full_names: bool = Field(
+        False,
+        description="Name a person in full in every sentence instead of mostly by pronoun: "
+        "each fact then sits next to the name it belongs to, which Physics of LMs 3.1 found "
+        "makes stored facts extractable ('fullname' augmentation). Same template choices.",
+    )
     synth_train_fraction: float = Field(
         0.3,
         gt=0,

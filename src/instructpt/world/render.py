@@ -46,8 +46,12 @@ def _pick(rng: random.Random, slot: str, templates: tuple[str, ...]) -> tuple[st
     return f"{slot}-{i:02d}", templates[i]
 
 
-def render_person(person: Person, index: Index, seed: int) -> EntityText:
-    """The person's paragraph: intro first, the other sentences in seeded order."""
+def render_person(person: Person, index: Index, seed: int, full_names: bool = False) -> EntityText:
+    """The person's paragraph: intro first, the other sentences in seeded order.
+
+    `full_names` names the person in full in every sentence; the generator is drawn
+    exactly as without it, so both texts use the same templates in the same order.
+    """
     rng = derive_rng(seed, "text", person.id)
     facts = person_facts(person, index)
     pron, poss = _PRONOUNS[person.gender]
@@ -72,6 +76,8 @@ def render_person(person: Person, index: Index, seed: int) -> EntityText:
         # then so that every sentence is not anchored on "she"/"he" alone.
         ref = rng.choice(names)
         subj = rng.choices((pron, *names), weights=(5, 3, 2)[: len(names) + 1])[0]
+        if full_names:
+            ref = subj = person.name
         values = {**facts, **extra, "subj": subj, "ref": ref, "pron": pron, "poss": poss}
         ids.append(tid)
         sentences.append(_sentence(template, values))
@@ -107,10 +113,10 @@ def _place_sentences(
     return ids, sentences
 
 
-def render_entity(entity: Entity, index: Index, seed: int) -> EntityText:
+def render_entity(entity: Entity, index: Index, seed: int, full_names: bool = False) -> EntityText:
     """Any entity's text; people get the long varied paragraph, the rest a short one."""
     if isinstance(entity, Person):
-        return render_person(entity, index, seed)
+        return render_person(entity, index, seed, full_names)
     rng = derive_rng(seed, "text", entity.id)
     ids, sentences = _place_sentences(entity, index, rng)
     return EntityText(entity.id, entity_type(entity), entity.group, " ".join(sentences), tuple(ids))
