@@ -712,6 +712,19 @@ def test_synthesizer_section_compares_the_trained_model_with_its_k_shot_base(tmp
     assert EVIL not in section and "right pairs" in section and "wrong pairs" in section
 
 
+def test_a_base_that_wrote_no_pair_shows_no_share_of_pairs(tmp_path) -> None:
+    run = build_run(tmp_path, parts=("config", "world", "synthesizer"))
+    folder = run / "models" / "synthesizer"
+    metrics = json.loads((folder / "synthesizer_metrics.json").read_text())
+    empty = {"texts": 10, "parse_yield": 0.0, "pairs_per_text": 0, "correct_fraction": 0.0}
+    metrics["baseline"] = {"shots": 2, "eval": empty}
+    (folder / "synthesizer_metrics.json").write_text(json.dumps(metrics))
+    rows = {r[0]: r for r in table_rows(write_report(run), "pipeline") if r}
+    correct = rows["correct pairs (answer is the true one)"]
+    assert correct[2] == "— (no pairs)" and correct[1].endswith("%")
+    assert rows["parse yield (texts with a pair)"][2] == "0.0%"  # a share of texts: still 0
+
+
 # --------------------------------------------------------------------------- compared runs
 
 #: world_probe_mc acc and stderr per variant of the compared (miner) run: instruct - vanilla

@@ -514,6 +514,12 @@ _SYNTH_ROWS: tuple[tuple[str, str, Any], ...] = (
 )  # fmt: skip
 
 
+#: Rows that are shares of the pairs written (undefined when there are none).
+_PER_PAIR = frozenset(
+    {"correct_fraction", "question_matched_fraction", "answer_f1", "grounded_fraction"}
+)
+
+
 def _synthesizer(facts: RunFacts) -> str:
     if facts.synthesizer is None and facts.mined:
         return (
@@ -532,7 +538,14 @@ def _synthesizer(facts: RunFacts) -> str:
         columns.append((f"trained, {source} passages", ev))
         if (base.get("eval_passages") or {}).get(source):
             columns.append((f"base {shots}-shot, {source}", base["eval_passages"][source]))
-    rows = [[label] + [fmt(ev.get(key)) for _, ev in columns] for label, key, fmt in _SYNTH_ROWS]
+
+    def value(ev: dict[str, Any], key: str, fmt: Any) -> str:
+        # a share of pairs is undefined, not 0%, when the model wrote no pair at all
+        if key in _PER_PAIR and ev.get("pairs_per_text") == 0:
+            return "— (no pairs)"
+        return str(fmt(ev.get(key)))
+
+    rows = [[label] + [value(ev, key, fmt) for _, ev in columns] for label, key, fmt in _SYNTH_ROWS]
     tr = syn["train"]
     out = table(("", *(c for c, _ in columns)), rows, (False,) + (True,) * len(columns))
     out += table(
