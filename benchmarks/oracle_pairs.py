@@ -120,13 +120,14 @@ def write_oracle_pairs(
         bad, _ = corrupted(kept, wrong_share, seed)
         qa = {**qa, **bad}
     pairs_of = functools.partial(oracle_pairs_of, qa, pairs_per_text, seed)
-    stats = write_pairs(run_dir, pairs_of, "oracle")
-    stats["wrong_share"] = wrong_share
-    return stats
+    return write_pairs(run_dir, pairs_of, "oracle", {"wrong_share": wrong_share})
 
 
 def write_pairs(
-    run_dir: Path, pairs_of: Callable[[dict[str, Any]], list[dict[str, Any]]], engine: str
+    run_dir: Path,
+    pairs_of: Callable[[dict[str, Any]], list[dict[str, Any]]],
+    engine: str,
+    extra_stats: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Replace run_dir/synth with `pairs_of(doc)` for every augment text, as the run's miner
     config would have written it (so `instructpt run` resumes from cook); its stats."""
@@ -146,6 +147,7 @@ def write_pairs(
     )
     manifest.stats = summarize_stats(manifest.stats, cfg)
     manifest.stats["engine"] = {"name": engine, "revision": "world-qa"}
+    manifest.stats.update(extra_stats or {})
     write_manifest(out, manifest)
     (out / "stats.json").write_text(json.dumps(manifest.stats, indent=2))
     return manifest.stats

