@@ -22,6 +22,11 @@ The run's inputs come from one of two sources (`RunInputs`):
   no world, so no demo synthesizer and no world probe; the miner (or a given
   synthesizer) augments them, and `mix`/`tune` run when their data is given.
 
+With `base_model` (and a corpus), the variants continue that model instead of
+pre-training a preset from scratch: its tokenizer packs every mix (no tokenizer
+stage), its weights start every pretrain, and evaluate scores it once untouched
+(eval/base.json), the "before" row beside each variant's "after".
+
 `magpie` then asks the tuned instruct model for instructions of its own, with
 only the start of its chat template as the prompt (Magpie, Xu et al. 2024).
 """
@@ -36,6 +41,7 @@ from typing import Any
 
 import orjson
 
+from instructpt.assets.fetch import resolve_model
 from instructpt.cook.config import CookConfig
 from instructpt.cook.render import cook_record
 from instructpt.cook.stage import cook
@@ -45,6 +51,7 @@ from instructpt.core.executor import Executor
 from instructpt.core.layout import RUN_MAGPIE_CACHE, SYNTH_CACHE, RunLayout
 from instructpt.core.manifest import read_manifest
 from instructpt.corpus.ingest import ingest
+from instructpt.errors import InputError
 from instructpt.evaluate import EvaluateConfig, evaluate, result_lines, write_probe_tasks
 from instructpt.filter import FilterConfig, filter_pairs
 from instructpt.magpie import MagpieConfig, magpie
@@ -60,6 +67,7 @@ from instructpt.synth.stage import synthesize
 from instructpt.train.config import PretrainConfig, SftConfig, TrainSynthesizerConfig
 from instructpt.train.pretrain import pretrain
 from instructpt.train.sft import sft
+from instructpt.train.stage import TOKENIZER_FILES
 from instructpt.train.synthesizer import train_synthesizer
 from instructpt.world import generate_world
 from instructpt.world.write import DOCUMENTS_FILE, QA_FILE
@@ -145,6 +153,41 @@ def corpus_inputs(corpus: CorpusSource) -> RunInputs:
         augment=None if corpus.augment is None else list(corpus.augment),
         general=list(corpus.general),
         tune=list(corpus.tune),
+    )
+
+
+@dataclass(frozen=True)
+class BaseModelSource:
+    """The run's `base_model` as the stages load it."""
+
+    model: str  # init_from and evaluate's model: a local folder, or a hub name as given
+    tokenizer: Path  # the folder whose tokenizer.json packs every variant
+
+
+def resolve_base_model(name: str) -> BaseModelSource:
+    """A model folder as is, a model asset fetched on first use, a hub name passed through.
+
+    `mix` and `tokenize` read tokenizer.json from a folder, so a hub model's tokenizer
+    files are downloaded on their own here; transformers loads its weights in pretrain.
+    """
+    model = resolve_model(name, fetch=True)
+    local = Path(model).expanduser()
+    if local.is_dir():
+        if not (local / "tokenizer.json").is_file():
+            raise InputError(
+                f"base_model {name}: {local} holds no tokenizer.json; save the model's "
+                "tokenizer into it (AutoTokenizer.from_pretrained(...).save_pretrained(dir))"
+            )
+        return BaseModelSource(model, local)
+    if "/" not in model or model.startswith((".", "/", "~")):
+        raise InputError(
+            f"base_model {name}: no such model folder, model asset (instructpt assets list) "
+            "or hub name (owner/name)"
+        )
+    from huggingface_hub import snapshot_download
+
+    return BaseModelSource(
+        model, Path(snapshot_download(model, allow_patterns=list(TOKENIZER_FILES)))
     )
 
 
@@ -271,8 +314,14 @@ def run_pipeline(
         ).summary_lines():
             say(line)
 
-    # ---- tokenizer: a BPE on the corpus and the general instruction data
-    if wanted("tokenizer"):
+    # ---- tokenizer: a BPE on the corpus and the general instruction data, or the base model's
+    base = None  # the base_model, resolved (an asset fetched) only once a stage needs it
+    if cfg.base_model is not None and last >= RUN_STAGES.index("mix"):
+        base = resolve_base_model(cfg.base_model)
+    tokenizer = run.tokenizer if base is None else base.tokenizer
+    if cfg.base_model is not None:
+        skip("tokenizer", "the base model's tokenizer")
+    elif wanted("tokenizer"):
         kcfg = TokenizerTrainConfig.model_validate(
             {"input": [str(run.corpus), *inputs.general], **cfg.tokenizer}
         )
@@ -281,12 +330,13 @@ def run_pipeline(
 
     # ---- mix, tokenize, pretrain: one model per variant, equal tokens each
     if wanted("mix"):
-        _mix_variants(cfg, run, inputs, overwrite, say)
+        _mix_variants(cfg, run, inputs, tokenizer, overwrite, say)
 
     if wanted("tokenize"):
+        shared_tokenizer = tokenizer.absolute() if executor is not None else tokenizer
         for variant in run.variants:
             kcfg = TokenizeConfig.model_validate(
-                {"tokenizer": str(shared.tokenizer), **cfg.tokenize}
+                {"tokenizer": str(shared_tokenizer), **cfg.tokenize}
             )
             manifest = tokenize(
                 kcfg,
@@ -308,7 +358,8 @@ def run_pipeline(
                 pcfg = PretrainConfig.model_validate(
                     {
                         "tokens": str(run.tokens(variant)),
-                        "tokenizer": str(run.tokenizer),
+                        "tokenizer": str(tokenizer),
+                        **({} if base is None else {"init_from": base.model}),
                         **budget,
                         **({} if seed is None else {"seed": seed}),
                     }
@@ -324,6 +375,10 @@ def run_pipeline(
     elif wanted("evaluate"):
         if cfg.corpus is None:  # the world knowledge probe, written offline from the world
             write_probe_tasks(run.world, run.eval_tasks, seed=cfg.world.seed)
+        if base is not None:  # the "before" row: the base model as given, evaluated once
+            result = evaluate(_evaluate_config(cfg, run, base.model), run.base_eval, overwrite)
+            for line in result_lines(result):
+                say(f"evaluate (base model): {line}")
         _evaluate_variants(cfg, run, overwrite, say)
 
     if cfg.tune is None:
@@ -357,6 +412,7 @@ def _mix_variants(
     cfg: RunConfig,
     run: RunLayout,
     inputs: RunInputs,
+    tokenizer: Path,
     overwrite: bool,
     say: Callable[[str], None],
 ) -> None:
@@ -367,7 +423,7 @@ def _mix_variants(
     budget instead would drop documents, and a probe entity whose only text was
     dropped from one variant could not be answered by that model.
     """
-    base = {"tokenizer": str(run.tokenizer), "corpus": str(run.corpus), **cfg.mix}
+    base = {"tokenizer": str(tokenizer), "corpus": str(run.corpus), **cfg.mix}
     recipes = {
         "vanilla": {"recipe": "vanilla"},
         "mix": {"recipe": "mix", "general": inputs.general, "keep_all_primary": True},
@@ -429,8 +485,9 @@ def _evaluate_variants(
                 say(f"evaluate ({label}): {line}")
 
 
-def _evaluate_config(cfg: RunConfig, run: RunLayout, model_dir: Path) -> EvaluateConfig:
-    """The run's evaluate section for one model; with the world, its probe tasks beside it."""
+def _evaluate_config(cfg: RunConfig, run: RunLayout, model_dir: Path | str) -> EvaluateConfig:
+    """The run's evaluate section for one model (a folder, or the base model's hub name);
+    with the world, its probe tasks beside it."""
     assert cfg.evaluate is not None
     if cfg.corpus is not None:
         return EvaluateConfig.model_validate({"model": str(model_dir), **cfg.evaluate})

@@ -122,6 +122,12 @@ CORPUS_SYNTHESIZE: dict[str, Any] = {
 }
 
 
+#: Continued pre-training of a `base_model` when the config names no `pretrain` section:
+#: one pass over the largest mix at a learning rate a pre-trained model survives (the
+#: demo's 4e-3 would wreck it); the base model's own architecture, so no `model` keys.
+BASE_MODEL_PRETRAIN: dict[str, Any] = {"epochs": 1, "lr": 2e-5, "checkpoint_every": 100}
+
+
 #: Evaluation tasks written from the demo world (`instructpt.evaluate.probe`).
 WORLD_PROBE_TASKS = frozenset({MC_TASK, GEN_TASK, GEN_FEWSHOT_TASK, PROBE_TAG})
 
@@ -185,6 +191,14 @@ class RunConfig(BaseModel):
     corpus: CorpusSource | None = Field(
         None,
         description="The user's own input files; None: generate the demo world and split it.",
+    )
+    base_model: str | None = Field(
+        None,
+        description="Continue this model on the corpus instead of pre-training a preset from "
+        "scratch: a model directory, a hub name, or a model asset (smollm2-135m-instruct, "
+        "fetched on first use). Its tokenizer packs every variant (no tokenizer stage), its "
+        "weights start every variant's pretrain, and evaluate also scores it untouched "
+        "(eval/base.json); needs `corpus`. None: the run's own BPE and a fresh preset model.",
     )
     variants: list[Literal["vanilla", "mix", "instruct"]] | None = Field(
         None,
@@ -270,6 +284,9 @@ class RunConfig(BaseModel):
         }
         if not get("tune"):
             defaults["tune"] = None
+        if data.get("base_model") is not None:  # its tokenizer and architecture, not ours
+            defaults["tokenizer"] = {}
+            defaults["pretrain"] = copy.deepcopy(BASE_MODEL_PRETRAIN)
         return {**defaults, **data}
 
     @field_validator("seeds")
@@ -292,11 +309,11 @@ class RunConfig(BaseModel):
 
     @model_serializer(mode="wrap")
     def _without_unset_sources(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # A demo config leaves `corpus`, `variants` and `compare` out, so its resolved
-        # config.yaml (and anything hashed from it) stays byte-identical to runs made
-        # before they existed.
+        # A demo config leaves `corpus`, `base_model`, `variants` and `compare` out, so
+        # its resolved config.yaml (and anything hashed from it) stays byte-identical to
+        # runs made before they existed.
         data = handler(self)
-        for key in ("corpus", "variants"):
+        for key in ("corpus", "base_model", "variants"):
             if data.get(key) is None:
                 data.pop(key, None)
         for key in ("compare", "seeds"):
@@ -305,8 +322,53 @@ class RunConfig(BaseModel):
         return data
 
     @model_validator(mode="after")
+    def _base_model_fits(self) -> RunConfig:
+        """Pretrain keys a run cannot honour fail here, naming the key: `lora` and `init_from`
+        always, and with `base_model` the preset and tokenizer keys it makes meaningless.
+
+        Checked before the sections are, so a preset key is reported as this, not as a
+        PretrainConfig error about init_from the user never wrote."""
+        if "lora" in self.pretrain:
+            raise ValueError(
+                "pretrain.lora: pre-training (continued too) updates every weight; LoRA is "
+                "tune.lora's (instruction tuning), so remove pretrain.lora"
+            )
+        if "init_from" in self.pretrain:
+            raise ValueError(
+                "pretrain.init_from: a run sets it from base_model; write "
+                "`base_model: <model dir | hub name | asset>` at the top level instead"
+            )
+        if self.base_model is None:
+            return self
+        if self.corpus is None:
+            raise ValueError(
+                "base_model needs a corpus: add `corpus: {input: [your files]}` to continue it "
+                "on (the demo world's defaults pre-train a preset from scratch)"
+            )
+        if "model" in self.pretrain:
+            given = self.pretrain["model"]
+            keys = ", ".join(given) if isinstance(given, dict) else str(given)
+            raise ValueError(
+                f"pretrain.model ({keys}): base_model {self.base_model} brings its own "
+                "architecture, and preset keys apply to training from scratch; remove "
+                "pretrain.model"
+            )
+        if "tokenizer" in self.pretrain:
+            raise ValueError(
+                f"pretrain.tokenizer: base_model {self.base_model} brings its own tokenizer; "
+                "remove pretrain.tokenizer"
+            )
+        if self.tokenizer:
+            raise ValueError(
+                "tokenizer: with base_model the run packs every variant with the base model's "
+                "own tokenizer and trains none; remove the tokenizer section"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _sections_are_valid(self) -> RunConfig:
         # Validate each section now, with placeholder paths, so a typo fails before any work.
+        base = {} if self.base_model is None else {"init_from": self.base_model}
         checks: list[tuple[str, type[BaseModel], dict[str, Any]]] = [
             ("ingest", IngestConfig, {"input": ["<world>"]}),
             ("synthesizer", TrainSynthesizerConfig, {"world_dir": "<world>"}),
@@ -316,7 +378,7 @@ class RunConfig(BaseModel):
             ("tokenizer", TokenizerTrainConfig, {"input": ["<corpus>"]}),
             ("mix", MixConfig, {"recipe": "vanilla", "tokenizer": "<t>", "corpus": "<c>"}),
             ("tokenize", TokenizeConfig, {"tokenizer": "<t>"}),
-            ("pretrain", PretrainConfig, {"tokens": "<t>", "tokenizer": "<t>"}),
+            ("pretrain", PretrainConfig, {"tokens": "<t>", "tokenizer": "<t>", **base}),
             ("evaluate", EvaluateConfig, {"model": "<m>", "tasks": ["world_probe_mc"]}),
             ("tune", SftConfig, {"model": "<m>", "data": ["<tune>"]}),
             ("magpie", MagpieConfig, {"model": "<m>"}),

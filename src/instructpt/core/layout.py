@@ -10,6 +10,7 @@
       tokenizer/                       the trained BPE
       mix/<variant>/  tokens/<variant>/  models/<variant>/
       eval/tasks/  eval/<variant>.json the probe's lm-eval tasks; each model's results
+      eval/base.json                   the untouched `base_model` (a run that continues one)
       tuned/<variant>/  eval/tuned/<variant>.json
       magpie/  cache/  plan/  report/
 
@@ -29,6 +30,9 @@ PAPER_VARIANTS: tuple[str, ...] = ("vanilla", "mix", "instruct")
 SYNTH_CACHE = "synth-replay.sqlite"
 RUN_MAGPIE_CACHE = "magpie.sqlite"  # `run`'s; `instructpt magpie` keeps its own, below
 MAGPIE_CACHE = "magpie-replay.sqlite"
+#: eval/<BASE_EVAL>.json: the `base_model` before continued pre-training, the "before" row
+#: beside every variant (no variant is named so: variants are the paper's three).
+BASE_EVAL = "base"
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,11 @@ class RunLayout:
 
     def eval(self, variant: str) -> Path:
         return self.eval_dir / f"{variant}.json"
+
+    @property
+    def base_eval(self) -> Path:
+        """eval/base.json: the run's `base_model` evaluated as it was given, once."""
+        return self.eval(BASE_EVAL)
 
     def seed_run(self, seed: int) -> RunLayout:
         """seeds/<seed>/: a further pre-training seed's models/ and eval/ (tokens stay here)."""

@@ -2,7 +2,9 @@
 
 The report is a renderer over the stats files (nanochat's lesson, DESIGN.md):
 each stage's `_manifest.json` (stats), the synthesizer's metrics, pretrain's
-`metrics.jsonl` and evaluate's `eval/<variant>.json`; a compared run is read
+`metrics.jsonl` and evaluate's `eval/<variant>.json` (and `eval/base.json`, a
+continued `base_model` before training, kept apart from the trained variants:
+it has no mix and no pretrain, and is not one of them); a compared run is read
 from the `report/summary.json` its own run wrote. A stage whose proof of
 completion is absent is `None` here and "not run" on the page. A file that is
 present but unreadable is also `None`, and the reason goes to `problems`, so
@@ -20,8 +22,8 @@ from typing import Any
 import orjson
 import yaml
 
+from instructpt.core.layout import BASE_EVAL, RunLayout
 from instructpt.core.layout import PAPER_VARIANTS as VARIANTS
-from instructpt.core.layout import RunLayout
 from instructpt.core.manifest import MANIFEST_NAME, read_manifest
 from instructpt.core.shards import read_shard
 from instructpt.errors import InputError
@@ -112,6 +114,10 @@ class RunFacts:
     run_variants: tuple[str, ...] = VARIANTS
     #: The ingest folders the run writes.
     corpora: tuple[str, ...] = CORPORA
+    #: The run's `base_model` as its config names it (None: models pre-trained from scratch).
+    base_model: str | None = None
+    #: That base model's evaluation before continued pre-training (eval/base.json).
+    base_evaluate: dict[str, Any] | None = None
     #: Other runs whose summaries the report shows beside this run's (`compare`).
     compared: list[ComparedRun] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -166,7 +172,11 @@ class RunFacts:
             ),
             "synthesize": one(self.synthesize),
             "cook": one(self.cook),
-            "tokenizer": one(self.tokenizer),
+            "tokenizer": (
+                "skipped: the base model's tokenizer"
+                if self.base_model is not None
+                else one(self.tokenizer)
+            ),
             "mix": per_variant(self.mix),
             "tokenize": per_variant(self.tokenize),
             "pretrain": per_variant(self.pretrain),
@@ -190,6 +200,8 @@ def collect(run_dir: Path, compare: Sequence[str | Path] = ()) -> RunFacts:
         facts.name = str(config.get("name") or "") or facts.name
         facts.left_out = _left_out(config)
         facts.run_variants = _run_variants(config)
+        base_model = config.get("base_model")
+        facts.base_model = str(base_model) if base_model is not None else None
         corpus = config.get("corpus")
         if isinstance(corpus, dict) and corpus.get("augment") is None:
             facts.corpora = ("corpus",)
@@ -214,7 +226,7 @@ def collect(run_dir: Path, compare: Sequence[str | Path] = ()) -> RunFacts:
                 and ((p / MANIFEST_NAME).is_file() or (p / "metrics.jsonl").is_file())
             }
     if run.eval_dir.is_dir():
-        variants |= {p.stem for p in run.eval_dir.glob("*.json")}
+        variants |= {p.stem for p in run.eval_dir.glob("*.json") if p.stem != BASE_EVAL}
     variants.discard(run.synthesizer.name)
     for variant in sorted(variants):
         facts.mix[variant] = _stage_stats(facts, run.mix(variant))
@@ -224,7 +236,9 @@ def collect(run_dir: Path, compare: Sequence[str | Path] = ()) -> RunFacts:
         if rows:
             facts.curves[variant] = rows
         facts.evaluate[variant] = _evaluation(facts, run.eval(variant))
-    for task in sorted({t for ev in facts.evaluate.values() if ev for t in ev["tasks"]}):
+    facts.base_evaluate = _evaluation(facts, run.base_eval)
+    evaluations = [*facts.evaluate.values(), facts.base_evaluate]
+    for task in sorted({t for ev in evaluations if ev for t in ev["tasks"]}):
         chance = _chance(run.eval_tasks / f"{task}.test.jsonl")
         if chance is not None:
             facts.chance[task] = chance

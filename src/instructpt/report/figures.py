@@ -16,7 +16,10 @@ from typing import Any
 from instructpt.errors import InputError
 
 #: One colour per variant, the same in every plot and table.
-VARIANT_COLORS = {"vanilla": "#7b8794", "mix": "#e08a1e", "instruct": "#1f6fb4"}
+#: `base` is no variant: the untouched base model of a run that continues one (eval/base.json).
+VARIANT_COLORS = {
+    "vanilla": "#7b8794", "mix": "#e08a1e", "instruct": "#1f6fb4", "base": "#c9a66b",
+}  # fmt: skip
 _EXTRA_COLORS = ("#2ca02c", "#9467bd", "#8c564b", "#d62728", "#17becf")
 #: Token sources of a mix (instructpt.mix): raw text, cooked instructions, general data.
 SOURCE_COLORS = {"raw": "#9aa5b1", "instruct": "#1f6fb4", "general": "#e08a1e"}

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from instructpt import __version__
+from instructpt.core.layout import BASE_EVAL
 from instructpt.report import figures
 from instructpt.report.collect import CORPORA, METRIC_ORDER, PROBE_METRICS, VARIANTS, RunFacts
 from instructpt.report.summary import (
@@ -774,7 +775,7 @@ def _training(facts: RunFacts) -> str:
             "mixes are on different text, so the curves compare how each trains, not which "
             "model is better.",
         )
-    state = "done" if all(facts.pretrain.get(v) for v in VARIANTS) else "partial"
+    state = "done" if all(facts.pretrain.get(v) for v in facts.run_variants) else "partial"
     if not facts.curves and not any(facts.pretrain.values()):
         state, body = "not-run", not_run("pretrain (no models/<variant>/)") + body
     return section("training", "Training", state, body)
@@ -785,23 +786,58 @@ def _metric_order(metrics: Iterable[str]) -> list[str]:
     return [m for m in METRIC_ORDER if m in ms] + sorted(m for m in ms if m not in METRIC_ORDER)
 
 
+def _base_label() -> Html:
+    """The untouched base model's row (eval/base.json), above the variants continued from it."""
+    color = figures.variant_color(BASE_EVAL, ())
+    return Html(
+        f'<span class="swatch" style="background:{color}"></span>base '
+        '<span class="muted">(before continued pre-training)</span>'
+    )
+
+
+def _eval_row(label: Html, res: dict[str, Any], metrics: Sequence[str]) -> tuple[Any, ...]:
+    """One model's scores on one task: each metric ± stderr, shots, items scored, items."""
+    cells = []
+    for m in metrics:
+        v, s = res["metrics"].get(m), res["stderr"].get(m)
+        cells.append("—" if v is None else fmt_float(v) + ("" if s is None else f" ± {s:.3f}"))
+    return (
+        label,
+        *cells,
+        _dash(res.get("num_fewshot")),
+        fmt_int(res.get("num_samples")),
+        fmt_int(res.get("num_items")),
+    )
+
+
 def _evaluation(facts: RunFacts) -> str:
     order = facts.variants
     evaluated = {v: e for v, e in facts.evaluate.items() if e is not None}
-    if not evaluated:
+    base = facts.base_evaluate  # the base model before continued pre-training, or None
+    everything = [*evaluated.values(), *([base] if base is not None else [])]
+    if not everything:
         return section("evaluation", "Evaluation", "not-run", not_run("evaluate (no eval/*.json)"))
     probe_tasks = [t for t, _ in PROBE_METRICS]
     tasks = sorted(
-        {t for e in evaluated.values() for t in e["tasks"]},
+        {t for e in everything for t in e["tasks"]},
         key=lambda t: (probe_tasks.index(t) if t in probe_tasks else len(probe_tasks), t),
     )
     body = ""
+    if base is not None:
+        body += (
+            f"<p><b>base</b> is <code>{esc(facts.base_model or '?')}</code> as given, evaluated "
+            "once before continued pre-training; every variant below it is that model after "
+            "pre-training on its mix.</p>"
+        )
     groups = []
     for task in tasks:
         metrics = _metric_order(
-            m for e in evaluated.values() for m in (e["tasks"].get(task) or {}).get("metrics", {})
+            m for e in everything for m in (e["tasks"].get(task) or {}).get("metrics", {})
         )
         rows = []
+        base_res = base["tasks"].get(task) if base is not None else None
+        if base_res is not None:
+            rows.append(_eval_row(_base_label(), base_res, metrics))
         for variant in order:
             ev = facts.evaluate.get(variant)
             res = ev["tasks"].get(task) if ev else None
@@ -809,21 +845,7 @@ def _evaluation(facts: RunFacts) -> str:
                 if variant in VARIANTS:
                     rows.append((variant_label(variant, order), Html(not_run_cell("evaluate"))))
                 continue
-            cells = []
-            for m in metrics:
-                v, s = res["metrics"].get(m), res["stderr"].get(m)
-                cells.append(
-                    "—" if v is None else fmt_float(v) + ("" if s is None else f" ± {s:.3f}")
-                )
-            rows.append(
-                (
-                    variant_label(variant, order),
-                    *cells,
-                    _dash(res.get("num_fewshot")),
-                    fmt_int(res.get("num_samples")),
-                    fmt_int(res.get("num_items")),
-                )
-            )
+            rows.append(_eval_row(variant_label(variant, order), res, metrics))
         chance = facts.chance.get(task)
         if chance is not None:
             rows.append((Html('<span class="muted">chance (1/options)</span>'), fmt_float(chance)))
@@ -834,6 +856,8 @@ def _evaluation(facts: RunFacts) -> str:
         )
         for m in metrics:
             scores = {}
+            if base_res is not None and 0 <= base_res["metrics"].get(m, -1) <= 1:
+                scores[BASE_EVAL] = (base_res["metrics"][m], base_res["stderr"].get(m))
             for variant in order:
                 ev = facts.evaluate.get(variant)
                 res = ev["tasks"].get(task) if ev else None
@@ -842,15 +866,13 @@ def _evaluation(facts: RunFacts) -> str:
             if scores:
                 chance = facts.chance.get(task) if m in ("acc", "acc_norm") else None
                 groups.append((task, m, scores, chance))
-    versions = sorted({str(e.get("lm_eval_version")) for e in evaluated.values()})
-    limits = sorted({e["limit"] for e in evaluated.values() if e.get("limit") is not None})
+    versions = sorted({str(e.get("lm_eval_version")) for e in everything})
+    limits = sorted({e["limit"] for e in everything if e.get("limit") is not None})
     note = f"lm-evaluation-harness {', '.join(versions)}."
     if limits:
         note += f" Evaluated with limit={', '.join(map(str, limits))} items per task (a subset)."
     body += f'<p class="muted">{esc(note)}</p>'
-    substitutions = sorted(
-        {s for e in evaluated.values() for s in e.get("split_substitutions", [])}
-    )
+    substitutions = sorted({s for e in everything for s in e.get("split_substitutions", [])})
     if substitutions:  # the paper-eval asset scores some tasks on other splits than lm-eval
         items = "".join(f"<li>{esc(s)}</li>" for s in substitutions)
         body += f'<p class="muted">Split substitutions (paper-eval asset):</p><ul>{items}</ul>'
@@ -864,7 +886,7 @@ def _evaluation(facts: RunFacts) -> str:
             )
             + body
         )
-    state = "done" if all(facts.evaluate.get(v) for v in VARIANTS) else "partial"
+    state = "done" if all(facts.evaluate.get(v) for v in facts.run_variants) else "partial"
     return section("evaluation", "Evaluation", state, body)
 
 
@@ -942,7 +964,7 @@ def _tuning(facts: RunFacts) -> str:
         + '<p class="muted">A single run per variant: differences of a few points are within '
         "training noise (see benchmarks/RESULTS.md).</p>"
     )
-    done = all(tune["variants"].get(v) for v in VARIANTS)
+    done = all(tune["variants"].get(v) for v in facts.run_variants)
     return section("tuning", title, "done" if done else "partial", body)
 
 

@@ -352,21 +352,29 @@ def seed_spread(facts: RunFacts) -> dict[str, Any] | None:
     return {"seeds": ["run", *facts.seed_evaluate], "variants": variants}
 
 
-def build_summary(facts: RunFacts) -> dict[str, Any]:
-    evaluation: dict[str, Any] = {}
-    for variant in facts.variants:
-        ev = facts.evaluate.get(variant)
-        if ev is None:
-            evaluation[variant] = None
-            continue
-        evaluation[variant] = {
-            task: {
-                metric: {"value": value, "stderr": res["stderr"].get(metric)}
-                for metric, value in res["metrics"].items()
-            }
-            | {"num_fewshot": res["num_fewshot"], "num_samples": res["num_samples"]}
-            for task, res in ev["tasks"].items()
+def _evaluation_summary(ev: dict[str, Any] | None) -> dict[str, Any] | None:
+    """One model's evaluation: {task: {metric: {value, stderr}, num_fewshot, num_samples}}."""
+    if ev is None:
+        return None
+    return {
+        task: {
+            metric: {"value": value, "stderr": res["stderr"].get(metric)}
+            for metric, value in res["metrics"].items()
         }
+        | {"num_fewshot": res["num_fewshot"], "num_samples": res["num_samples"]}
+        for task, res in ev["tasks"].items()
+    }
+
+
+def _base_model_summary(facts: RunFacts) -> dict[str, Any] | None:
+    """The continued base model and its evaluation before training; None for a run from scratch."""
+    if facts.base_model is None:
+        return None
+    return {"model": facts.base_model, "evaluation": _evaluation_summary(facts.base_evaluate)}
+
+
+def build_summary(facts: RunFacts) -> dict[str, Any]:
+    evaluation = {v: _evaluation_summary(facts.evaluate.get(v)) for v in facts.variants}
     world = facts.world or {}
     return {
         "format": SUMMARY_FORMAT,
@@ -387,6 +395,7 @@ def build_summary(facts: RunFacts) -> dict[str, Any]:
         },
         "training": {v: _pick(facts.pretrain.get(v), TRAIN_KEYS) for v in facts.variants},
         "evaluation": evaluation,
+        "base_model": _base_model_summary(facts),
         "tuning": tuning(facts),
         "magpie": _pick(facts.magpie, MAGPIE_KEYS),
         "compared": [compared_entry(run) for run in facts.compared],
