@@ -17,9 +17,12 @@ then, for each preset, trains in this one process:
     batch of both is checked equal);
   - `ours-compile` / `hf-compile`: the same with `LoopConfig(compile=True)`
     (`model.compile()`) and `TrainingArguments(torch_compile=True)` (inductor);
-  - `ours-chunked-ce`: a prototype of a loop.py change, our loop computing the
-    loss from the decoder's hidden states in cache-sized chunks
-    (`ChunkedLinearCrossEntropy`) instead of taking the model's `.loss`.
+  - `ours-chunked-ce` / `ours-plain-ce`: `LoopConfig(fused_loss="on")` / `"off"`,
+    the loss from the decoder's hidden states in cache-sized chunks
+    (`instructpt.train.linear_ce`) or the model's own `.loss`; `ours` is the
+    default `fused_loss="auto"`, which is the chunked loss for these presets
+    (before that key existed, `ours` was the plain path and the chunked loss a
+    prototype in this file).
 Both get the same freshly built model (`build_model(resolve_preset(name), vocab,
 bos, eos, seed)`, same seed, so identical initial weights), micro-batch size,
 sequence length, fp32, AdamW lr 1e-3, betas (0.9, 0.95), eps 1e-8, weight decay
@@ -48,7 +51,7 @@ range over repeats. The dev VM is shared: each run reports the CPU (cores) that
 other processes used meanwhile (/proc/stat minus ours), and `--wait-quiet S`
 holds each run back up to S s until others use < 0.25 cores.
 
-    .venv/bin/python benchmarks/train.py          # ours, hf, ours-chunked-ce: ~8 min, 2 idle cores
+    .venv/bin/python benchmarks/train.py          # ours, hf, ours-plain-ce: ~8 min, 2 idle cores
     .venv/bin/python benchmarks/train.py --quick  # ours vs hf, tiny-llama + demo-mistral: ~35 s
     .venv/bin/python benchmarks/train.py --presets tiny-llama,demo-mistral \\
         --variants ours,hf,ours-compile,hf-compile  # ~15 min: each compile costs 10-40 s
@@ -67,7 +70,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -208,68 +210,9 @@ def clocked(
         yield batch
 
 
-class ChunkedLinearCrossEntropy(torch.autograd.Function):
-    """Mean next-token cross-entropy of `hidden @ weight.T`, never holding all the logits.
-
-    Per chunk of `chunk` tokens: logits, log-sum-exp, loss, and at once the
-    gradients (softmax - one-hot) @ weight and its outer product with the
-    hidden states, while the chunk's logits are still in cache. Same FLOPs as
-    logits + `cross_entropy` + autograd, without the [tokens, vocab] fp32 tensors
-    (64 MiB per step at 4096 x 4096) that each elementwise pass streams from memory.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int
-    ) -> torch.Tensor:
-        n = hidden.shape[0]
-        grad_hidden, grad_weight = torch.empty_like(hidden), torch.zeros_like(weight)
-        total = hidden.new_zeros(())
-        for i in range(0, n, chunk):
-            h, t = hidden[i : i + chunk], targets[i : i + chunk]
-            logits = h @ weight.t()
-            lse = torch.logsumexp(logits, dim=-1)
-            total += (lse - logits.gather(1, t[:, None]).squeeze(1)).sum()
-            probs = logits.sub_(lse[:, None]).exp_()  # softmax, in place
-            probs[torch.arange(len(t)), t] -= 1
-            probs.div_(n)
-            torch.mm(probs, weight, out=grad_hidden[i : i + chunk])
-            grad_weight.addmm_(probs.t(), h)
-        ctx.save_for_backward(grad_hidden, grad_weight)
-        return total / n
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad, grad_weight * grad, None, None
-
-
-class ChunkedLossLM(torch.nn.Module):
-    """Prototype of a loop.py change: the loop computes the loss from the decoder's hidden
-    states with `ChunkedLinearCrossEntropy` instead of asking the model for `.loss`.
-    For models with an `lm_head` and no final logit soft-capping (gemma2 would fall back)."""
-
-    def __init__(self, lm: Any, chunk: int = 512) -> None:
-        super().__init__()
-        self.lm, self.chunk = lm, chunk
-
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor, **kw: Any) -> Any:
-        hidden = self.lm.model(input_ids=input_ids, **kw).last_hidden_state[:, :-1]
-        targets = labels[:, 1:].reshape(-1)
-        hidden = hidden.reshape(-1, hidden.shape[-1])
-        keep = targets != -100
-        if not bool(keep.all()):
-            hidden, targets = hidden[keep], targets[keep]
-        weight = self.lm.get_output_embeddings().weight
-        loss = ChunkedLinearCrossEntropy.apply(hidden, weight, targets, self.chunk)
-        return SimpleNamespace(loss=loss)
-
-
-def run_ours(s: Setup, compile: bool = False, chunked_loss: bool = False) -> Run:
+def run_ours(s: Setup, compile: bool = False, fused_loss: str = "auto") -> Run:
     torch.set_num_threads(s.threads)
     model = s.model()
-    if chunked_loss:
-        model = ChunkedLossLM(model)
     pcfg = s.pretrain_cfg()
     cfg = LoopConfig(
         num_steps=s.total_steps,
@@ -285,6 +228,7 @@ def run_ours(s: Setup, compile: bool = False, chunked_loss: bool = False) -> Run
         log_every=s.warmup,  # logs after step `warmup` and after the last one: cheap
         progress=False,
         compile=compile,
+        fused_loss=fused_loss,  # type: ignore[arg-type]
     )
     asked: list[tuple[float, float]] = []  # asked[k] = start of step k + 1 = end of step k (k >= 1)
     logged: dict[int, tuple[float, float]] = {}
@@ -370,7 +314,7 @@ def check_same_first_batch(s: Setup) -> None:
 
 #: key -> (label, runner); the keys are what --variants takes.
 VARIANTS: dict[str, tuple[str, Callable[[Setup], Run]]] = {
-    "ours": ("ours: train_loop (fused AdamW)", run_ours),
+    "ours": ("ours: train_loop (fused AdamW, fused_loss auto)", run_ours),
     "hf": (
         "HF Trainer, adamw_torch_fused (its default)",
         lambda s: run_trainer(s, "adamw_torch_fused"),
@@ -378,8 +322,12 @@ VARIANTS: dict[str, tuple[str, Callable[[Setup], Run]]] = {
     "hf-foreach": ("HF Trainer, adamw_torch (foreach)", lambda s: run_trainer(s, "adamw_torch")),
     "ours-compile": ("ours, compile=True", lambda s: run_ours(s, compile=True)),
     "ours-chunked-ce": (
-        "ours + chunked linear-CE loss (prototype)",
-        lambda s: run_ours(s, chunked_loss=True),
+        "ours, fused_loss on (chunked linear CE)",
+        lambda s: run_ours(s, fused_loss="on"),
+    ),
+    "ours-plain-ce": (
+        "ours, fused_loss off (the model's loss)",
+        lambda s: run_ours(s, fused_loss="off"),
     ),
     "hf-compile": (
         "HF Trainer, torch_compile=True",
@@ -464,7 +412,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1234, help="data order")
     ap.add_argument(
         "--variants",
-        default="ours,hf,ours-chunked-ce",
+        default="ours,hf,ours-plain-ce",
         help=f"comma-separated of: {list(VARIANTS)}",
     )
     ap.add_argument(
@@ -542,7 +490,7 @@ def main() -> None:
     print(f"\nverdict (goal: ours >= {GOAL}x the HF Trainer's tokens/s, same model, batch, data):")
     by = {(r["preset"], r["name"]): r for r in table}
     pairs = [("ours", "hf"), ("ours-compile", "hf-compile"), ("ours-compile", "hf")]
-    for ours, theirs in [*pairs, ("ours-chunked-ce", "hf")]:
+    for ours, theirs in [*pairs, ("ours-chunked-ce", "hf"), ("ours-plain-ce", "hf")]:
         pairs = [(p, by[p, ours], by[p, theirs]) for p, n in by if n == ours and (p, theirs) in by]
         if pairs:
             ratios = [(p, a["tps"] / b["tps"], a["step_tps"] / b["step_tps"]) for p, a, b in pairs]

@@ -10,7 +10,10 @@ by each runner on the same data:
     no logging, `disable_tqdm`, `dataloader_num_workers=0`, PrinterCallback removed
     (on CPU: `use_cpu=True`, fp32);
   - `ours-compile` / `hf-compile` (`--compile`): `LoopConfig(compile=True)` and
-    `TrainingArguments(torch_compile=True)`.
+    `TrainingArguments(torch_compile=True)`;
+  - `ours` runs the loop's default `fused_loss="auto"` (the chunked linear
+    cross-entropy of `instructpt.train.linear_ce` for these presets);
+    `ours-plain-ce` / `ours-compile-plain-ce` the model's own loss (`"off"`).
 `--activation-checkpointing` turns it on in both (non-reentrant).
 Why random tokens: throughput does not depend on the text, and a GPU box for this
 run has no network and none of our data stages; ids are drawn once per preset from
@@ -138,12 +141,13 @@ class Bench:
         }
 
 
-def run_ours(b: Bench, compile: bool) -> dict[str, Any]:
+def run_ours(b: Bench, compile: bool, fused_loss: str = "auto") -> dict[str, Any]:
     model = b.model()
     cfg = LoopConfig(
         num_steps=b.total, lr=LR, min_lr_ratio=MIN_LR_RATIO, warmup_steps=b.lr_warmup,
         weight_decay=WEIGHT_DECAY, betas=BETAS, grad_clip=GRAD_CLIP, device=b.device,
         precision="auto", compile=compile, activation_checkpointing=b.checkpointing,
+        fused_loss=fused_loss,  # type: ignore[arg-type]
         log_every=1, progress=False,  # on_log is our per-step hook; a log row is a few dict ops
     )  # fmt: skip
     ends: dict[int, float] = {}
@@ -155,8 +159,9 @@ def run_ours(b: Bench, compile: bool) -> dict[str, Any]:
 
     batches = ({"input_ids": x, "labels": x} for x in b.data)
     start = time.perf_counter()
-    train_loop(model, batches, cfg, on_log=on_log)
-    return b.summary(ends, time.perf_counter() - start, losses[-1], statistics.fmean(losses))
+    result = train_loop(model, batches, cfg, on_log=on_log)
+    out = b.summary(ends, time.perf_counter() - start, losses[-1], statistics.fmean(losses))
+    return {**out, "loss_path": result.loss_path}
 
 
 def run_hf(b: Bench, compile: bool) -> dict[str, Any]:
@@ -227,6 +232,8 @@ RUNNERS: dict[str, Callable[[Bench], dict[str, Any]]] = {
     "hf": lambda b: run_hf(b, False),
     "ours-compile": lambda b: run_ours(b, True),
     "hf-compile": lambda b: run_hf(b, True),
+    "ours-plain-ce": lambda b: run_ours(b, False, fused_loss="off"),
+    "ours-compile-plain-ce": lambda b: run_ours(b, True, fused_loss="off"),
 }
 
 

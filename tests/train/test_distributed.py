@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from instructpt.core.manifest import read_manifest
 from instructpt.train.pretrain import read_metrics
 
 pytestmark = [pytest.mark.slow, pytest.mark.ci]
@@ -57,6 +58,9 @@ def test_ddp_and_fsdp_match_one_process_and_fsdp_resumes(world_tokens, tmp_path)
     _same_run(single, ddp)
     _, fsdp = _run(world_tokens, tmp_path / "fsdp", 2, micro=4, strategy="fsdp")
     _same_run(single, fsdp)
+    # the chunked linear CE runs inside DDP's forward; FSDP2 shards the head: the model's loss
+    paths = [read_manifest(d).stats["loss_path"] for d in (single, ddp, fsdp)]  # type: ignore[union-attr]
+    assert paths == ["chunked-ce", "chunked-ce", "model"]
 
     # as after a kill past step 10: only the checkpoints remain; the rerun resumes there
     assert sorted(p.name for p in (fsdp / "checkpoints").iterdir()) == [

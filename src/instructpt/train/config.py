@@ -73,8 +73,11 @@ class TrainConfig(StageConfig):
     """
 
     runtime_fields: ClassVar[frozenset[str]] = frozenset(
-        {"device", "checkpoint_every", "keep_checkpoints", "log_every", "num_threads", "progress"}
-    )
+        {
+            "device", "checkpoint_every", "keep_checkpoints", "log_every", "num_threads",
+            "progress", "fused_loss",
+        }
+    )  # fmt: skip
 
     grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
     num_steps: int | None = Field(None, ge=1, description="Optimizer steps (wins over epochs).")
@@ -87,6 +90,14 @@ class TrainConfig(StageConfig):
     )
     device: str = Field("auto", description="auto: cuda when available, else cpu.")
     activation_checkpointing: bool = Field(False, description="Recompute activations.")
+    fused_loss: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Chunked linear cross-entropy (train/linear_ce.py): the head and loss "
+        "without the full logits, same loss and gradients. auto: where it applies (not with "
+        "final logit soft-capping, a LoRA or biased head, FSDP, distillation); on: fail "
+        "where it does not; off: the model's own loss. The path used is the manifest's "
+        "loss_path. Runtime only: the config hash ignores it.",
+    )
     checkpoint_every: int = Field(200, ge=0, description="Steps between checkpoints; 0 = none.")
     keep_checkpoints: int = Field(2, ge=1)
     log_every: int = Field(10, ge=1)

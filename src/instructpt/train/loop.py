@@ -23,7 +23,10 @@ Lean on purpose (not the HF `Trainer`): any `transformers` causal LM that takes
 - Loss: `model(**batch).loss` by default; a `loss_fn(model, batch) -> (loss,
   extras)` replaces it (distillation, `distill.py`); its extras (floats) are
   averaged over the logged window and written beside the loss (their window
-  restarts on resume, unlike the loss's).
+  restarts on resume, unlike the loss's). `fused_loss` (`auto` = where it
+  applies) has the model compute `.loss` with the chunked linear cross-entropy
+  (`linear_ce.py`: same loss and gradients, never the full logits); which path
+  ran is `LoopResult.loss_path`, in every training stage's manifest.
 - Batches: tensors passed to the model as keywords, except `num_tokens` (the
   real tokens of a batch whose padding is not marked by an `attention_mask`,
   e.g. packed instruction data with restarting `position_ids`), used for counting.
@@ -53,6 +56,7 @@ from instructpt.train.checkpoint import (
 from instructpt.train.distributed import Dist, all_mean, barrier
 
 Precision = Literal["auto", "fp32", "bf16"]
+FusedLoss = Literal["auto", "on", "off"]
 BatchSource = Callable[[int], Iterator[dict[str, Any]]]
 LossFn = Callable[[Any, dict[str, Any]], tuple[Any, dict[str, float]]]
 
@@ -88,6 +92,7 @@ class LoopConfig:
     precision: Precision = "auto"
     compile: bool = False
     activation_checkpointing: bool = False
+    fused_loss: FusedLoss = "auto"  # chunked linear CE: auto = where it applies (linear_ce.py)
     log_every: int = 10
     checkpoint_every: int = 0  # steps between checkpoints; 0 = none
     keep_checkpoints: int = 2
@@ -104,6 +109,8 @@ class LoopConfig:
             raise ValueError("grad_accum must be >= 1")
         if not 0 <= self.warmup_steps <= self.num_steps:
             raise ValueError("warmup_steps must be between 0 and num_steps")
+        if self.fused_loss not in ("auto", "on", "off"):
+            raise ValueError(f"fused_loss must be auto, on or off, not {self.fused_loss!r}")
 
 
 def loop_config_from(cfg: Any, num_steps: int, device: str, **extra: Any) -> LoopConfig:
@@ -125,6 +132,7 @@ def loop_config_from(cfg: Any, num_steps: int, device: str, **extra: Any) -> Loo
         device=device,
         precision=cfg.precision,
         activation_checkpointing=cfg.activation_checkpointing,
+        fused_loss=cfg.fused_loss,
         log_every=cfg.log_every,
         checkpoint_every=cfg.checkpoint_every,
         keep_checkpoints=cfg.keep_checkpoints,
@@ -143,6 +151,8 @@ class LoopResult:
     stopped_early: bool = False
     resumed_from: int | None = None  # step of the checkpoint this run started from
     history: list[dict[str, float]] = field(default_factory=list)
+    loss_path: str = "model"  # chunked-ce, model or loss_fn (linear_ce.LossPath)
+    loss_path_reason: str | None = None  # why not chunked-ce
 
     @property
     def tokens_per_s(self) -> float:
@@ -158,6 +168,8 @@ class LoopResult:
             "tokens_per_s": self.tokens_per_s,
             "seconds": self.seconds,
             "resumed_from_step": self.resumed_from,
+            "loss_path": self.loss_path,
+            "loss_path_reason": self.loss_path_reason,
         }
         if distill and self.history:
             out["last_ce"] = self.history[-1].get("ce")
@@ -276,6 +288,8 @@ def train_loop(
     import torch
     from tqdm import tqdm
 
+    from instructpt.train.linear_ce import choose_loss_path, fused_loss_forward
+
     dist = dist or Dist()
     torch.manual_seed(cfg.seed)
     if not dist.enabled:
@@ -299,6 +313,9 @@ def train_loop(
         raise ValueError("resuming needs a batch source that can start at a position")
     else:
         stream = batches
+    # chosen before any file is opened: fused_loss "on" fails here where it cannot apply
+    path = choose_loss_path(model, cfg.fused_loss, custom_loss=loss_fn is not None)
+    result.loss_path, result.loss_path_reason = path.name, path.reason
     if cfg.compile:
         model.compile()  # in place: nn.Module.compile keeps names and state dicts unchanged
     if cfg.device.startswith("cuda"):
@@ -335,7 +352,9 @@ def train_loop(
         disable=(None if cfg.progress else True) if dist.is_main else True,
         file=sys.stderr,
     )
+    loss_path = contextlib.ExitStack()
     try:
+        loss_path.enter_context(fused_loss_forward(model, path))
         for step in range(state.step, cfg.num_steps):
             lr = lr_at(step, cfg)
             for group in optimizer.param_groups:
@@ -451,6 +470,7 @@ def train_loop(
                 result.stopped_early = step + 1 < cfg.num_steps
                 break
     finally:
+        loss_path.close()  # the model's own forward again
         bar.close()
         if metrics is not None:
             metrics.close()
