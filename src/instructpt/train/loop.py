@@ -288,6 +288,8 @@ def train_loop(
     import torch
     from tqdm import tqdm
 
+    # linear_ce imports torch at module level (its autograd.Function); importing it here,
+    # like torch above, keeps `instructpt --help` and the CLI's start-up free of torch.
     from instructpt.train.linear_ce import choose_loss_path, fused_loss_forward
 
     dist = dist or Dist()
