@@ -13,7 +13,7 @@ from tests.conftest import REPO, run_cli, sample_records, write_jsonl
 
 COMMANDS = [
     "world", "ingest", "train-synthesizer", "synthesize", "mine", "filter", "cook", "mix",
-    "tokenize", "run", "plan", "sft", "magpie",
+    "tokenize", "run", "plan", "sft", "magpie", "wiki-probe",
 ]  # fmt: skip
 
 

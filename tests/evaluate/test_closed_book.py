@@ -277,3 +277,30 @@ def test_lm_eval_scores_a_planted_right_and_wrong_reply(probe_dir) -> None:
     assert scores(lambda d: f" {d['answers'][0]}") == [1.0, 1.0]
     assert scores(lambda d: " Lisbon") == [0.0, 0.0]
     assert scores(lambda d: f" {d['answers'][0]} and more") == [0.0, 0.0]
+
+
+def test_tasks_default_to_the_shots_asked_for(inputs, probe_dir, tmp_path) -> None:
+    for task in (TUNE_TASK, HELDOUT_TASK):
+        assert yaml.safe_load((probe_dir / f"{task}.yaml").read_text())["num_fewshot"] == 3
+    build_wiki_probe(*inputs, tmp_path / "zero", **SETTINGS, num_fewshot=0)
+    assert yaml.safe_load((tmp_path / "zero" / f"{TUNE_TASK}.yaml").read_text())["num_fewshot"] == 0
+    assert json.loads((tmp_path / "zero" / RECORD_FILE).read_text())["settings"]["num_fewshot"] == 0
+    with pytest.raises(InputError, match="num_fewshot"):
+        build_wiki_probe(*inputs, tmp_path / "bad", **SETTINGS, num_fewshot=-1)
+
+
+def test_the_wiki_probe_command_builds_the_same_probe(inputs, probe_dir, tmp_path) -> None:
+    from tests.conftest import run_cli
+
+    questions, leads = inputs
+    out = tmp_path / "cli"
+    proc = run_cli(
+        "wiki-probe", "--questions", str(questions), "--leads", str(leads), "--out", str(out),
+        "--distractors", "3", "--seed", "0", "--max-subject-share", "0.1", cwd=tmp_path,
+    )  # fmt: skip
+    assert "4 questions kept of 12" in proc.stdout and "--tasks wiki_probe_tune" in proc.stdout
+    for name in (CORPUS_FILE, f"{TUNE_TASK}.jsonl", f"{HELDOUT_TASK}.jsonl"):
+        assert (out / name).read_bytes() == (probe_dir / name).read_bytes()
+    bad = run_cli("wiki-probe", "--out", str(out), "--leads", "nope.jsonl", cwd=tmp_path,
+                  check=False)  # fmt: skip
+    assert bad.returncode == 2 and "nope.jsonl" in bad.stderr

@@ -226,6 +226,12 @@ def test_evaluate_writes_metrics_stderr_shots_and_versions(probe, tmp_path, monk
             assert weighted / 6 == pytest.approx(value)
     # six items: accuracy is a count of sixths (a random model, so no value is asserted)
     assert round(mc["metrics"]["acc"] * 6, 6).is_integer()
+    # the generative task keeps each reply, so a report can show which answers flipped
+    assert "answers" not in mc
+    rows = gen["answers"]
+    assert [r["doc_id"] for r in rows] == list(range(6))
+    assert all(isinstance(r["reply"], str) and r["question"] for r in rows)
+    assert sum(r["score"] for r in rows) / 6 == pytest.approx(gen["metrics"]["exact_match"])
 
     assert result["lm_eval_version"] == importlib.metadata.version("lm-eval")
     assert result["versions"]["transformers"] == importlib.metadata.version("transformers")

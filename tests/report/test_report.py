@@ -930,3 +930,42 @@ def test_report_command_takes_compare_from_the_runs_config_or_the_flag(compared,
     assert out.exit_code == 0, out.output
     problems = summary_of(run / "report" / "report.html")["problems"]
     assert any(str(missing) in p for p in problems), problems
+
+
+def _answers_json(variant: str, right: list[int]) -> dict:
+    """An evaluate result of the wiki probe with its per-question replies."""
+    data = _eval_json(variant, 0.3, 0.02)
+    rows = [
+        {"doc_id": i, "question": f"Question <{i}>?", "target": [f"gold {i}", "alias"],
+         "reply": f"{variant} says {i}", "score": 1.0 if i in right else 0.0}
+        for i in range(4)
+    ]  # fmt: skip
+    data["results"]["wiki_probe_heldout"] = {
+        "metrics": {"exact_match": len(right) / 4},
+        "stderr": {"exact_match": 0.2},
+        "filters": ["first_line"],
+        "num_fewshot": 3,
+        "num_samples": 4,
+        "num_items": 4,
+        "version": 2.0,
+        "answers": rows,
+    }
+    return data
+
+
+def test_questions_that_flipped_against_the_base_model_are_listed(tmp_path) -> None:
+    run = build_run(tmp_path, tuple(p for p in PARTS if p != "tune"))
+    _write_json(run / "eval" / "base.json", _answers_json("base", [0, 1]))
+    _write_json(run / "eval" / "vanilla.json", _answers_json("vanilla", [0, 1]))
+    _write_json(run / "eval" / "instruct.json", _answers_json("instruct", [1, 2, 3]))
+    text = write_report(run).read_text("utf-8")
+    assert "Questions that flipped: <code>wiki_probe_heldout</code>" in text
+    # instruct gained 2 and 3, lost 0, kept 1: net +1; vanilla answers as base did
+    cells = ["2", "1", "1", "0", "+1"]
+    assert "instruct</td>" + "".join(f'<td class="num">{c}</td>' for c in cells) in text
+    cells = ["0", "0", "2", "2", "+0"]
+    assert "vanilla</td>" + "".join(f'<td class="num">{c}</td>' for c in cells) in text
+    assert "instruct: gained (2 of 2)" in text
+    assert "instruct: lost (1 of 1)" in text and "vanilla: gained" not in text
+    assert "Question &lt;2&gt;?" in text and "gold 2 | alias" in text
+    assert "base says 2" in text and "instruct says 2" in text

@@ -62,8 +62,8 @@ def bars_only_on_a_terminal() -> None:
 for command in (
     data.world, data.ingest, data.mine, data.filter_, data.cook, data.mix, data.tokenizer,
     data.tokenize, synth.train_synthesizer, synth.synthesize, synth.plan, train.pretrain,
-    train.continue_, train.sft, evaluate.evaluate, evaluate.report, magpie.magpie, run.run,
-    assets.assets,
+    train.continue_, train.sft, evaluate.evaluate, evaluate.report, evaluate.wiki_probe,
+    magpie.magpie, run.run, assets.assets,
 ):  # fmt: skip
     main.add_command(command)
 

@@ -106,3 +106,102 @@ def _config_compare(path: Path) -> list[str]:
         return []
     value = data.get("compare") if isinstance(data, dict) else None
     return [str(v) for v in value] if isinstance(value, list) else []
+
+
+@click.command(
+    "wiki-probe",
+    epilog="""\b
+Examples:
+  # the closed-book probe of configs/wiki-cpt.yaml (fetches both assets on first use)
+  instructpt wiki-probe --out runs/wiki-probe --distractors 200
+  # your own question file and lead corpus (the assets' record shapes)
+  instructpt wiki-probe --questions my_qa.jsonl --leads my_leads.jsonl --out probe/""",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for corpus.jsonl, the two task YAMLs and probe.json.",
+)
+@click.option(
+    "--questions",
+    default="closed-book-qa",
+    show_default=True,
+    help="Questions jsonl (id, source, question, answers), or the asset's name.",
+)
+@click.option(
+    "--leads",
+    default="wiki-leads",
+    show_default=True,
+    help="Lead Documents jsonl with meta.title, or the asset's name.",
+)
+@click.option(
+    "--distractors",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Unrelated leads added to the corpus.",
+)
+@click.option(
+    "--heldout-fraction",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=0.5,
+    show_default=True,
+    help="Share of the questions no tuning step ever sees.",
+)
+@click.option(
+    "--shots",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="The tasks' default few-shot count (from the tune slice).",
+)
+@click.option(
+    "--max-subject-share",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.005,
+    show_default=True,
+    help="A common-noun title in more than this share of all leads is no subject "
+    "(raise it for a small lead file).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Distractors and split.")
+def wiki_probe(
+    out_dir: Path,
+    questions: str,
+    leads: str,
+    distractors: int,
+    heldout_fraction: float,
+    shots: int,
+    max_subject_share: float,
+    seed: int,
+) -> None:
+    """Build a closed-book probe: real trivia questions a small Wikipedia corpus answers.
+
+    Keeps the TriviaQA / NQ-open questions whose answer is stated in the lead about
+    the question's subject, writes those leads plus distractors as a corpus, and the
+    questions as two lm-eval generative tasks (wiki_probe_tune, wiki_probe_heldout).
+    The selection rule is in `instructpt.evaluate.closed_book`; probe.json counts it.
+    """
+    from instructpt.assets.fetch import resolve_asset
+    from instructpt.evaluate.closed_book import build_wiki_probe
+
+    probe = build_wiki_probe(
+        Path(resolve_asset(questions, ("closed-book-qa",), fetch=True)),
+        Path(resolve_asset(leads, ("wiki-leads",), fetch=True)),
+        out_dir,
+        seed=seed,
+        num_distractors=distractors,
+        heldout_fraction=heldout_fraction,
+        num_fewshot=shots,
+        max_subject_share=max_subject_share,
+    )
+    counts = probe.counts
+    click.echo(
+        f"wiki-probe: {sum(counts['questions']['selected'].values())} questions kept of "
+        f"{sum(counts['questions']['read'].values())} "
+        f"({', '.join(f'{k} {v}' for k, v in counts['splits'].items())}); corpus "
+        f"{counts['corpus']['documents']} leads ({counts['corpus']['support']} support, "
+        f"{counts['corpus']['distractors']} distractors) -> {probe.corpus}"
+    )
+    click.echo(f"  tasks: --tasks {' --tasks '.join(probe.tasks)} --include-path {probe.out_dir}")

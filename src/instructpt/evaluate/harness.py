@@ -51,6 +51,7 @@ from instructpt.core.atomic import atomic_write_text
 from instructpt.core.lm_eval_tasks import build_task_manager, offline_mode
 from instructpt.core.resume import content_fingerprint, current_result, stamp
 from instructpt.errors import InputError
+from instructpt.evaluate.answers import generated_answers
 from instructpt.evaluate.config import PRESETS, EvaluateConfig
 from instructpt.evaluate.probe import attribute_scores
 
@@ -321,6 +322,9 @@ def evaluate(cfg: EvaluateConfig, out_path: Path, overwrite: bool = False) -> di
                 by_attribute = attribute_scores(logged)
                 if by_attribute is not None and task in results:
                     results[task]["by_attribute"] = by_attribute
+                answers = generated_answers(logged)
+                if answers is not None and task in results:
+                    results[task]["answers"] = answers  # which questions flipped, in the report
             runs.append(
                 {
                     "num_fewshot": shots,

@@ -436,6 +436,8 @@ def _evaluation(facts: RunFacts, path: Path) -> dict[str, Any] | None:
             "num_items": res.get("num_items"),
             # {attribute: {metric: value}, ...} (the world probe; {} for other tasks)
             "by_attribute": _by_attribute(res.get("by_attribute")),
+            # per-question replies of a generative task (evaluate.answers; [] for others)
+            "answers": [r for r in res.get("answers") or [] if isinstance(r, dict)],
         }
     config = data.get("config") or {}
     return {

@@ -16,6 +16,7 @@ from typing import Any
 
 from instructpt import __version__
 from instructpt.core.layout import BASE_EVAL
+from instructpt.evaluate.answers import flips
 from instructpt.report import figures
 from instructpt.report.collect import CORPORA, METRIC_ORDER, PROBE_METRICS, VARIANTS, RunFacts
 from instructpt.report.summary import (
@@ -886,8 +887,58 @@ def _evaluation(facts: RunFacts) -> str:
             )
             + body
         )
+    if base is not None:
+        body += _flipped(facts, tasks)
     state = "done" if all(facts.evaluate.get(v) for v in facts.run_variants) else "partial"
     return section("evaluation", "Evaluation", state, body)
+
+
+def _flipped(facts: RunFacts, tasks: Sequence[str]) -> str:
+    """Per generative task: which questions each continued variant gained or lost vs base."""
+    base = facts.base_evaluate or {"tasks": {}}
+    out = ""
+    for task in tasks:
+        before = (base["tasks"].get(task) or {}).get("answers") or []
+        if not before:
+            continue
+        rows, examples = [], ""
+        for variant in facts.variants:
+            ev = facts.evaluate.get(variant)
+            after = ((ev or {}).get("tasks", {}).get(task) or {}).get("answers") or []
+            if not after:
+                continue
+            f = flips(before, after)
+            rows.append(
+                (variant_label(variant, facts.variants), fmt_int(f["gained"]), fmt_int(f["lost"]),
+                 fmt_int(f["kept"]), fmt_int(f["never"]), f"{f['gained'] - f['lost']:+d}")
+            )  # fmt: skip
+            for kind in ("gained", "lost"):
+                shown = f[f"{kind}_examples"]
+                if not shown:
+                    continue
+                cells = [
+                    (_short(str(e["question"]), 160), _short(_gold(e["target"]), 80),
+                     _short(str(e["before"]), 80), _short(str(e["after"]), 80))
+                    for e in shown
+                ]  # fmt: skip
+                examples += f"<h5>{esc(variant)}: {kind} ({len(shown)} of {f[kind]})</h5>" + table(
+                    ("question", "gold", "base replied", f"{variant} replied"), cells
+                )
+        if rows:
+            out += f"<h4>Questions that flipped: <code>{esc(task)}</code></h4>" + table(
+                ("variant", "gained", "lost", "right both", "wrong both", "net"),
+                rows,
+                (False, True, True, True, True, True),
+            )
+            out += examples
+    return out
+
+
+def _gold(target: Any) -> str:
+    """A generative task's gold answer(s) as one line."""
+    if isinstance(target, list):
+        return " | ".join(str(t) for t in target)
+    return str(target)
 
 
 def _skipped(facts: RunFacts, stage: str, ident: str, title: str) -> str | None:
