@@ -78,7 +78,7 @@ import re
 import sys
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -87,6 +87,7 @@ from typing import Any
 import yaml
 
 from instructpt.core.atomic import atomic_write_bytes
+from instructpt.core.jsonl import read_jsonl_objects
 from instructpt.errors import InputError
 from instructpt.evaluate.probe import _GEN_BODY, GEN_VERSION, PROMPT, _Dumper, _jsonl_bytes
 from instructpt.filter.decontam import EvalIndex
@@ -173,57 +174,54 @@ def _contains(haystack: str, needle: str) -> bool:
 # ------------------------------------------------------------------ input
 
 
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    if not path.is_file():
-        raise InputError(f"{path} not found")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object")
-            yield lineno, row
+def _read_rows(path: Path, valid: Callable[[dict[str, Any]], bool], expected: str) -> list[dict]:
+    """Every object of a JSON-lines file, each `valid` and of a unique id, else `path:line`."""
+    rows, seen = [], set()
+    for lineno, row in read_jsonl_objects(path):
+        if not valid(row):
+            raise InputError(f"{path}:{lineno}: expected {expected}")
+        if row["id"] in seen:
+            raise InputError(f"{path}:{lineno}: duplicate id {row['id']!r}")
+        seen.add(row["id"])
+        rows.append(row)
+    return rows
+
+
+def _is_question(row: dict[str, Any]) -> bool:
+    answers = row.get("answers")
+    return all(isinstance(row.get(k), str) and row[k] for k in ("id", "source", "question")) and (
+        isinstance(answers, list) and all(isinstance(a, str) for a in answers)
+    )
+
+
+def _is_lead(row: dict[str, Any]) -> bool:
+    meta = row.get("meta")
+    title = meta.get("title") if isinstance(meta, dict) else None
+    return (
+        isinstance(row.get("id"), str)
+        and isinstance(row.get("text"), str)
+        and isinstance(title, str)
+        and bool(title.strip())
+    )
 
 
 def read_questions(path: Path) -> list[dict[str, Any]]:
     """Questions in the `closed-book-qa` asset's format: id, source, question, answers."""
-    questions, seen = [], set()
-    for lineno, row in _read_jsonl(path):
-        answers = row.get("answers")
-        ok = all(isinstance(row.get(k), str) and row[k] for k in ("id", "source", "question"))
-        if not ok or not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
-            raise InputError(
-                f"{path}:{lineno}: expected id, source, question (strings) and answers "
-                "(a list of strings), as `instructpt assets get closed-book-qa` writes"
-            )
-        if row["id"] in seen:
-            raise InputError(f"{path}:{lineno}: duplicate id {row['id']!r}")
-        seen.add(row["id"])
-        questions.append(row)
-    return questions
+    return _read_rows(
+        path,
+        _is_question,
+        "id, source, question (strings) and answers (a list of strings), as "
+        "`instructpt assets get closed-book-qa` writes",
+    )
 
 
 def read_leads(path: Path) -> list[dict[str, Any]]:
     """Documents with a title (`wiki-leads`'s format): id, text, meta.title."""
-    leads, seen = [], set()
-    for lineno, row in _read_jsonl(path):
-        meta = row.get("meta")
-        title = meta.get("title") if isinstance(meta, dict) else None
-        ok = isinstance(row.get("id"), str) and isinstance(row.get("text"), str)
-        if not ok or not isinstance(title, str) or not title.strip():
-            raise InputError(
-                f"{path}:{lineno}: expected a Document with id, text and meta.title, "
-                "as `instructpt assets get wiki-leads` writes"
-            )
-        if row["id"] in seen:
-            raise InputError(f"{path}:{lineno}: duplicate id {row['id']!r}")
-        seen.add(row["id"])
-        leads.append(row)
-    return leads
+    return _read_rows(
+        path,
+        _is_lead,
+        "a Document with id, text and meta.title, as `instructpt assets get wiki-leads` writes",
+    )
 
 
 # ------------------------------------------------------------------ selection

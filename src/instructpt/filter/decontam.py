@@ -29,7 +29,6 @@ resumed run refuses a changed evaluation set.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from instructpt.core.jsonl import read_jsonl_objects
 from instructpt.core.lm_eval_tasks import build_task_manager, offline_mode
 from instructpt.errors import InputError
 from instructpt.filter.normalize import WordHasher, ngram_hashes, sequence_hash, words
@@ -107,26 +107,20 @@ def read_eval_file(path: Path, text_field: str = "text") -> list[str]:
     """Documents of a local eval file: .jsonl (field `text_field`) or .txt (one per line)."""
     if not path.is_file():
         raise InputError(f"eval file {path} not found (filter.eval_files)")
-    docs: list[str] = []
-    with path.open(encoding="utf-8") as fh:
-        if path.suffix == ".txt":
+    if path.suffix == ".txt":
+        with path.open(encoding="utf-8") as fh:
             return [line.rstrip("\n") for line in fh if line.strip()]
-        if path.suffix != ".jsonl":
-            raise InputError(f"eval file {path}: use .jsonl (field '{text_field}') or .txt")
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            value = row.get(text_field) if isinstance(row, dict) else None
-            if not isinstance(value, str):
-                raise InputError(
-                    f"{path}:{lineno}: no string field '{text_field}' "
-                    f"(set filter.eval_text_field to the field holding the text)"
-                )
-            docs.append(value)
+    if path.suffix != ".jsonl":
+        raise InputError(f"eval file {path}: use .jsonl (field '{text_field}') or .txt")
+    docs: list[str] = []
+    for lineno, row in read_jsonl_objects(path, "eval file"):
+        value = row.get(text_field)
+        if not isinstance(value, str):
+            raise InputError(
+                f"{path}:{lineno}: no string field '{text_field}' "
+                f"(set filter.eval_text_field to the field holding the text)"
+            )
+        docs.append(value)
     return docs
 
 
