@@ -108,6 +108,12 @@ def _config_compare(path: Path) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else []
 
 
+def _count_option(flag: str, default: int, help_text: str) -> Any:
+    return click.option(
+        flag, type=click.IntRange(min=0), default=default, show_default=True, help=help_text
+    )
+
+
 @click.command(
     "wiki-probe",
     epilog="""\b
@@ -136,13 +142,7 @@ Examples:
     show_default=True,
     help="Lead Documents jsonl with meta.title, or the asset's name.",
 )
-@click.option(
-    "--distractors",
-    type=click.IntRange(min=0),
-    default=1000,
-    show_default=True,
-    help="Unrelated leads added to the corpus.",
-)
+@_count_option("--distractors", 1000, "Unrelated leads added to the corpus.")
 @click.option(
     "--heldout-fraction",
     type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
@@ -150,13 +150,7 @@ Examples:
     show_default=True,
     help="Share of the questions no tuning step ever sees.",
 )
-@click.option(
-    "--shots",
-    type=click.IntRange(min=0),
-    default=3,
-    show_default=True,
-    help="The tasks' default few-shot count (from the tune slice).",
-)
+@_count_option("--shots", 3, "The tasks' default few-shot count (from the tune slice).")
 @click.option(
     "--max-subject-share",
     type=click.FloatRange(0.0, 1.0),

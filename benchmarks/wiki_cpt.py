@@ -1,0 +1,150 @@
+"""Continual pre-training on real text (issue 23): the before/after table of the wiki runs.
+
+Reads finished `instructpt run`s of configs/wiki-cpt.yaml (raw vs miner-augmented) and
+configs/wiki-cpt-lm.yaml (augmented by a trained synthesizer), and writes one markdown
+table for RESULTS.md: per model, the closed-book probe (TriviaQA / NQ-open questions the
+corpus answers, 3-shot exact match, tune and held-out slices), the questions it gained
+and lost against the untouched base model, tokens and training time; with `--forgetting
+N`, also the paper's benchmarks before and after on the first N items of each (lm-eval
+through `instructpt evaluate`, the paper-eval asset's local files; MMLU is left out: 57
+subtasks are hours on 2 cores). Evaluations are cached beside each run
+(`eval/forgetting-<N>/<model>.json`) and reused.
+
+    python benchmarks/wiki_cpt.py --runs runs/wiki-cpt runs/wiki-cpt-lm --forgetting 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from instructpt.assets import asset_path
+from instructpt.evaluate import evaluate
+from instructpt.evaluate.answers import flips
+from instructpt.evaluate.config import EvaluateConfig
+
+PROBE = ("wiki_probe_heldout", "wiki_probe_tune")
+#: The paper preset's tasks and shots, without MMLU.
+FORGETTING = ((0, ("piqa", "hellaswag", "winogrande")),
+              (5, ("social_iqa", "arc_easy", "arc_challenge", "openbookqa", "boolq")))  # fmt: skip
+
+
+def load(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text("utf-8")) if path.is_file() else None
+
+
+def models_of(run: Path) -> dict[str, dict[str, Any]]:
+    """{label: {eval, model dir, pretrain manifest stats}} of one run, base first."""
+    out: dict[str, dict[str, Any]] = {}
+    base = load(run / "eval" / "base.json")
+    if base is not None:
+        out["base"] = {"eval": base, "model": base.get("model_path") or base["model"]}
+    for ev in sorted((run / "eval").glob("*.json")):
+        if ev.stem == "base":
+            continue
+        model_dir = run / "models" / ev.stem
+        stats = load(model_dir / "stats.json") or {}
+        out[f"{ev.stem} ({run.name})"] = {
+            "eval": load(ev),
+            "model": str(model_dir / "model"),
+            "tokens": stats.get("tokens"),
+            "seconds": stats.get("seconds"),
+        }
+    return out
+
+
+def forgetting(model: str, out_dir: Path, limit: int) -> dict[str, float]:
+    """acc (acc_norm where lm-eval reports it, as the paper) per task, cached in out_dir."""
+    scores: dict[str, float] = {}
+    for shots, tasks in FORGETTING:
+        cfg = EvaluateConfig(
+            model=model,
+            tasks=list(tasks),
+            include_path=[str(asset_path("paper-eval"))],
+            num_fewshot=shots,
+            limit=limit,
+            batch_size=16,
+            offline=True,
+        )
+        result = evaluate(cfg, out_dir / f"{shots}shot.json")
+        for task, res in result["results"].items():
+            metrics = res["metrics"]
+            value = metrics.get("acc_norm", metrics.get("acc"))
+            if value is not None:
+                scores[task] = value
+    return scores
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", nargs="+", type=Path, required=True)
+    parser.add_argument("--forgetting", type=int, default=0, help="items per paper task")
+    parser.add_argument("--out", type=Path, default=None, help="also write the table here")
+    args = parser.parse_args(argv)
+
+    models: dict[str, dict[str, Any]] = {}
+    for run in args.runs:
+        for label, entry in models_of(run).items():
+            models.setdefault(label, {**entry, "run": run})
+    if "base" not in models:
+        print("no eval/base.json in any run: nothing to compare against", file=sys.stderr)
+        return 2
+    base_eval = models["base"]["eval"]["results"]
+
+    lines = [
+        "| model | " + " | ".join(f"{t} EM" for t in PROBE)
+        + " | held-out gained / lost vs base | tokens | train time |",
+        "|---|" + "---|" * (len(PROBE) + 3),
+    ]  # fmt: skip
+    for label, entry in models.items():
+        res = entry["eval"]["results"]
+        cells = [pct((res.get(t) or {}).get("metrics", {}).get("exact_match")) for t in PROBE]
+        if label == "base":
+            change = "-"
+        else:
+            before = (base_eval.get(PROBE[0]) or {}).get("answers") or []
+            after = (res.get(PROBE[0]) or {}).get("answers") or []
+            f = flips(before, after)
+            change = f"+{f['gained']} / -{f['lost']}" if before and after else "-"
+        tokens = f"{entry['tokens']:,}" if entry.get("tokens") else "-"
+        secs = f"{entry['seconds'] / 60:.1f} min" if entry.get("seconds") else "-"
+        lines.append(f"| {label} | {' | '.join(cells)} | {change} | {tokens} | {secs} |")
+
+    if args.forgetting:
+        table: dict[str, dict[str, float]] = {}
+        for label, entry in models.items():
+            name = "base" if label == "base" else label.split(" ")[0]
+            out_dir = entry["run"] / "eval" / f"forgetting-{args.forgetting}" / name
+            print(f"forgetting: {label} ...", file=sys.stderr, flush=True)
+            table[label] = forgetting(entry["model"], out_dir, args.forgetting)
+        tasks = sorted({t for scores in table.values() for t in scores})
+        lines += [
+            "",
+            f"Paper benchmarks, first {args.forgetting} items each (acc_norm where reported):",
+            "",
+            "| model | " + " | ".join(tasks) + " | mean |",
+            "|---|" + "---|" * (len(tasks) + 1),
+        ]
+        for label, scores in table.items():
+            mean = sum(scores.values()) / len(scores) if scores else None
+            lines.append(
+                f"| {label} | "
+                + " | ".join(pct(scores.get(t)) for t in tasks)
+                + f" | {pct(mean)} |"
+            )
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        args.out.write_text(text, "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
