@@ -8,6 +8,7 @@ from typing import Any
 import click
 import yaml
 
+from instructpt.assets.fetch import resolve_asset
 from instructpt.cli.options import (
     CONFIG_OPTION,
     RUN_DIR_OPTION,
@@ -18,6 +19,7 @@ from instructpt.cli.options import (
 from instructpt.core.layout import RunLayout
 from instructpt.evaluate import evaluate as run_evaluate
 from instructpt.evaluate import result_lines, write_probe_tasks
+from instructpt.evaluate.closed_book import build_wiki_probe
 from instructpt.evaluate.config import PRESETS, EvaluateConfig
 from instructpt.evaluate.probe import world_seed
 from instructpt.report import write_report
@@ -177,9 +179,6 @@ def wiki_probe(
     questions as two lm-eval generative tasks (wiki_probe_tune, wiki_probe_heldout).
     The selection rule is in `instructpt.evaluate.closed_book`; probe.json counts it.
     """
-    from instructpt.assets.fetch import resolve_asset
-    from instructpt.evaluate.closed_book import build_wiki_probe
-
     probe = build_wiki_probe(
         Path(resolve_asset(questions, ("closed-book-qa",), fetch=True)),
         Path(resolve_asset(leads, ("wiki-leads",), fetch=True)),
