@@ -242,13 +242,15 @@ def test_evaluate_writes_the_probe_with_the_worlds_seed_as_run_does(tmp_path):
         ) is same
 
 
-def test_progress_bars_of_other_libraries_stay_off_a_log_file(monkeypatch):
-    """lm-eval asks for its bars with disable=False; off a terminal they must not print."""
+def test_progress_bars_print_plain_lines_into_a_log_file(monkeypatch):
+    """Off a terminal a bar (ours with disable=None, lm-eval's with disable=False) writes
+    plain lines, at most one per interval plus its last state; a terminal still gets the
+    redrawn bar, and a bar switched off stays off."""
     import io
 
     import tqdm.std
 
-    from instructpt.cli import bars_only_on_a_terminal
+    from instructpt.cli import bars_as_log_lines
 
     monkeypatch.setattr(tqdm.std.tqdm, "__init__", tqdm.std.tqdm.__init__)  # undone after
 
@@ -256,9 +258,15 @@ def test_progress_bars_of_other_libraries_stay_off_a_log_file(monkeypatch):
         def isatty(self) -> bool:
             return True
 
-    bars_only_on_a_terminal()
-    log, terminal = io.StringIO(), Terminal()
+    bars_as_log_lines(interval=3600.0)
+    log, terminal, off = io.StringIO(), Terminal(), io.StringIO()
     for out in (log, terminal):
-        for _ in tqdm.std.tqdm(range(3), disable=False, file=out, mininterval=0):
-            pass
-    assert log.getvalue() == "" and "\r" in terminal.getvalue()
+        for disable in (None, False):
+            for _ in tqdm.std.tqdm(range(500), disable=disable, file=out, desc="synth"):
+                pass
+    for _ in tqdm.std.tqdm(range(5), disable=True, file=off):
+        pass
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 4  # start and end of each bar
+    assert lines[0].startswith("synth:   0%") and "500/500" in lines[1]
+    assert "\r" in terminal.getvalue() and off.getvalue() == ""

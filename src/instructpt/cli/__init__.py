@@ -8,9 +8,10 @@ clear message (no traceback) with exit status 2.
 from __future__ import annotations
 
 import functools
+import io
 import os
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import click
 import tqdm.std
@@ -31,32 +32,74 @@ def main() -> None:
     """
     if not sys.stderr.isatty():
         # transformers' and the hub's own bars (loading/saving weights) flood logs; ours
-        # obey --progress. Read by huggingface_hub when transformers is first imported.
+        # print a line a minute. Read by huggingface_hub when transformers is first imported.
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
         os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
-        bars_only_on_a_terminal()
+        bars_as_log_lines()
 
 
-def bars_only_on_a_terminal() -> None:
-    """Make every tqdm bar follow tqdm's own `disable=None` rule: shown only on a terminal.
+#: Seconds between two progress lines in a log file (a terminal's bars redraw as usual).
+LOG_PROGRESS_SECONDS = 60.0
 
-    lm-eval passes `disable=False` explicitly (rank 0), which beats both tqdm's
-    TTY check and TQDM_DISABLE (read only when tqdm is imported, before `main`
-    runs), so a log file got its bars as long carriage-return lines. Our own
-    bars already pass None or True and are unchanged.
+
+class LogLines(io.TextIOBase):
+    """A log file as tqdm's output: each redraw (`\\r...`) becomes one plain line.
+
+    tqdm off a terminal either prints nothing (`disable=None`) or one ever-growing
+    carriage-return line; a job under nohup or a batch scheduler wants neither: it wants
+    to see, every minute, how far the hour-long synthesis or training has come.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        lines = [part.strip() for part in text.split("\r")]
+        if any(lines):
+            self.stream.write("".join(f"{line}\n" for line in lines if line))
+            self.stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def bars_as_log_lines(interval: float = LOG_PROGRESS_SECONDS) -> None:
+    """Off a terminal, every tqdm bar that is not switched off prints a plain line at most
+    every `interval` seconds (and its last state) instead of nothing.
+
+    Patched at tqdm's constructor because lm-eval and transformers make their own bars:
+    lm-eval passes `disable=False`, which used to put carriage-return lines in logs;
+    now they are lines too. Bars switched off (`--no-progress`: `disable=True`) stay off.
     """
     init = tqdm.std.tqdm.__init__
-    if getattr(init, "_instructpt_tty_only", False):
+    if getattr(init, "_instructpt_log_lines", False):
         return
 
     @functools.wraps(init)
-    def tty_only(self: Any, *args: Any, **kwargs: Any) -> None:
-        if kwargs.get("disable") is False:
-            kwargs["disable"] = None  # tqdm: off when its file is not a terminal
+    def log_lines(self: Any, *args: Any, **kwargs: Any) -> None:
+        file = kwargs.get("file") or sys.stderr
+        if kwargs.get("disable") is not True and not _is_terminal(file):
+            kwargs.update(
+                file=file if isinstance(file, LogLines) else LogLines(file),
+                disable=False,
+                ascii=True,
+                mininterval=max(float(kwargs.get("mininterval") or 0.1), interval),
+            )
         init(self, *args, **kwargs)
 
-    tty_only._instructpt_tty_only = True  # type: ignore[attr-defined]
-    tqdm.std.tqdm.__init__ = tty_only  # type: ignore[method-assign]
+    log_lines._instructpt_log_lines = True  # type: ignore[attr-defined]
+    tqdm.std.tqdm.__init__ = log_lines  # type: ignore[method-assign]
+
+
+def _is_terminal(file: Any) -> bool:
+    try:
+        return bool(file.isatty())
+    except (AttributeError, ValueError):  # no isatty, or a closed file
+        return False
 
 
 for command in (
