@@ -262,8 +262,9 @@ def test_progress_bars_print_plain_lines_into_a_log_file(monkeypatch):
     log, terminal, off = io.StringIO(), Terminal(), io.StringIO()
     for out in (log, terminal):
         for disable in (None, False):
-            for _ in tqdm.std.tqdm(range(500), disable=disable, file=out, desc="synth"):
-                pass
+            bar = tqdm.std.tqdm(range(500), disable=disable, file=out, desc="synth")
+            for i in bar:
+                bar.set_postfix(pairs=i)  # redraws at once on a terminal
     for _ in tqdm.std.tqdm(range(5), disable=True, file=off):
         pass
     lines = log.getvalue().splitlines()

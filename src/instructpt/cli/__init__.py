@@ -82,7 +82,8 @@ def bars_as_log_lines(interval: float = LOG_PROGRESS_SECONDS) -> None:
     @functools.wraps(init)
     def log_lines(self: Any, *args: Any, **kwargs: Any) -> None:
         file = kwargs.get("file") or sys.stderr
-        if kwargs.get("disable") is not True and not _is_terminal(file):
+        to_log = kwargs.get("disable") is not True and not _is_terminal(file)
+        if to_log:
             kwargs.update(
                 file=file if isinstance(file, LogLines) else LogLines(file),
                 disable=False,
@@ -90,9 +91,26 @@ def bars_as_log_lines(interval: float = LOG_PROGRESS_SECONDS) -> None:
                 mininterval=max(float(kwargs.get("mininterval") or 0.1), interval),
             )
         init(self, *args, **kwargs)
+        if to_log:
+            _refresh_at_most_every_mininterval(self)
 
     log_lines._instructpt_log_lines = True  # type: ignore[attr-defined]
     tqdm.std.tqdm.__init__ = log_lines  # type: ignore[method-assign]
+
+
+def _refresh_at_most_every_mininterval(bar: Any) -> None:
+    """`set_postfix` and `set_description` redraw at once, past `mininterval`; a stage
+    that updates its postfix every batch would write a line per batch into the log."""
+    refresh = bar.refresh
+
+    def gated(*args: Any, **kwargs: Any) -> Any:
+        now = bar._time()
+        if now - bar.last_print_t < bar.mininterval:
+            return False
+        bar.last_print_t = now
+        return refresh(*args, **kwargs)
+
+    bar.refresh = gated
 
 
 def _is_terminal(file: Any) -> bool:
