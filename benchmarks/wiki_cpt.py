@@ -38,23 +38,62 @@ def load(path: Path) -> dict[str, Any] | None:
 
 
 def models_of(run: Path) -> dict[str, dict[str, Any]]:
-    """{label: {eval, model dir, pretrain manifest stats}} of one run, base first."""
+    """{label: {eval, model dir, pretrain manifest stats, key}} of one run, base first, then
+    the models of pretrain.seed (eval/, models/), then those of further `seeds`
+    (seeds/<seed>/eval/, seeds/<seed>/models/)."""
     out: dict[str, dict[str, Any]] = {}
     base = load(run / "eval" / "base.json")
     if base is not None:
-        out["base"] = {"eval": base, "model": base.get("model_path") or base["model"]}
-    for ev in sorted((run / "eval").glob("*.json")):
-        if ev.stem == "base":
-            continue
-        model_dir = run / "models" / ev.stem
-        stats = load(model_dir / "stats.json") or {}
-        out[f"{ev.stem} ({run.name})"] = {
-            "eval": load(ev),
-            "model": str(model_dir / "model"),
-            "tokens": stats.get("tokens"),
-            "seconds": stats.get("seconds"),
-        }
+        model = base.get("model_path") or base["model"]
+        out["base"] = {"eval": base, "model": model, "key": "base", "variant": None}
+    places = [(run, None)] + [
+        (d, d.name) for d in sorted((run / "seeds").glob("*"), key=seed_order) if d.is_dir()
+    ]
+    for root, seed in places:
+        for ev in sorted((root / "eval").glob("*.json")):
+            if ev.stem == "base":
+                continue
+            model_dir = root / "models" / ev.stem
+            stats = load(model_dir / "stats.json") or {}
+            tag = "" if seed is None else f" seed {seed}"
+            out[f"{ev.stem}{tag} ({run.name})"] = {
+                "eval": load(ev),
+                "model": str(model_dir / "model"),
+                "tokens": stats.get("tokens"),
+                "seconds": stats.get("seconds"),
+                "key": ev.stem if seed is None else f"{ev.stem}-seed{seed}",
+                "variant": ev.stem,
+                "seed": seed,
+            }
     return out
+
+
+def seed_order(path: Path) -> tuple[int, str]:
+    return (int(path.name), "") if path.name.isdigit() else (1 << 62, path.name)
+
+
+def exact_match(entry: dict[str, Any], task: str) -> float | None:
+    value = (entry["eval"]["results"].get(task) or {}).get("metrics", {}).get("exact_match")
+    return None if value is None else float(value)
+
+
+def seed_means(models: dict[str, dict[str, Any]]) -> list[str]:
+    """A 'mean of N seeds' row per run and variant trained with more than one seed."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for entry in models.values():
+        if entry.get("variant"):
+            groups.setdefault((entry["run"].name, entry["variant"]), []).append(entry)
+    rows = []
+    for (run, variant), entries in groups.items():
+        if len(entries) < 2:
+            continue
+        cells = []
+        for task in PROBE:
+            values = [v for e in entries if (v := exact_match(e, task)) is not None]
+            cells.append(pct(sum(values) / len(values)) if len(values) == len(entries) else "-")
+        label = f"**{variant} ({run}), mean of {len(entries)} seeds**"
+        rows.append(f"| {label} | {' | '.join(cells)} | | | |")
+    return rows
 
 
 def forgetting(model: str, out_dir: Path, limit: int, zero_shot: bool) -> dict[str, float]:
@@ -110,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     for label, entry in models.items():
         res = entry["eval"]["results"]
-        cells = [pct((res.get(t) or {}).get("metrics", {}).get("exact_match")) for t in PROBE]
+        cells = [pct(exact_match(entry, t)) for t in PROBE]
         if label == "base":
             change = "-"
         else:
@@ -121,13 +160,17 @@ def main(argv: list[str] | None = None) -> int:
         tokens = f"{entry['tokens']:,}" if entry.get("tokens") else "-"
         secs = f"{entry['seconds'] / 60:.1f} min" if entry.get("seconds") else "-"
         lines.append(f"| {label} | {' | '.join(cells)} | {change} | {tokens} | {secs} |")
+    lines += seed_means(models)
 
     if args.forgetting:
         table: dict[str, dict[str, float]] = {}
+        # Forgetting is measured on the base model and pretrain.seed's models only: the
+        # paper tasks cost 5-10 min per model on 2 cores, and a seed moves them little.
         for label, entry in models.items():
-            name = "base" if label == "base" else label.split(" ")[0]
+            if entry.get("seed") is not None:
+                continue
             kind = f"forgetting-{args.forgetting}" + ("-0shot" if args.zero_shot else "")
-            out_dir = entry["run"] / "eval" / kind / name
+            out_dir = entry["run"] / "eval" / kind / entry["key"]
             print(f"forgetting: {label} ...", file=sys.stderr, flush=True)
             table[label] = forgetting(entry["model"], out_dir, args.forgetting, args.zero_shot)
         tasks = sorted({t for scores in table.values() for t in scores})
