@@ -46,9 +46,8 @@ def models_of(run: Path) -> dict[str, dict[str, Any]]:
     if base is not None:
         model = base.get("model_path") or base["model"]
         out["base"] = {"eval": base, "model": model, "key": "base", "variant": None}
-    places = [(run, None)] + [
-        (d, d.name) for d in sorted((run / "seeds").glob("*"), key=seed_order) if d.is_dir()
-    ]
+    seeds = sorted(int(d.name) for d in (run / "seeds").glob("*") if d.name.isdigit())
+    places = [(run, None)] + [(run / "seeds" / str(seed), str(seed)) for seed in seeds]
     for root, seed in places:
         for ev in sorted((root / "eval").glob("*.json")):
             if ev.stem == "base":
@@ -66,10 +65,6 @@ def models_of(run: Path) -> dict[str, dict[str, Any]]:
                 "seed": seed,
             }
     return out
-
-
-def seed_order(path: Path) -> tuple[int, str]:
-    return (int(path.name), "") if path.name.isdigit() else (1 << 62, path.name)
 
 
 def exact_match(entry: dict[str, Any], task: str) -> float | None:
