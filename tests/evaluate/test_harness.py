@@ -21,10 +21,11 @@ from instructpt.evaluate import (
     PROBE_TAG,
     EvaluateConfig,
     evaluate,
+    harness,
     plan_runs,
     write_probe_tasks,
 )
-from instructpt.evaluate.harness import resolve_model, task_results
+from instructpt.evaluate.harness import logits_memory_warning, resolve_model, task_results
 from instructpt.synth.tiny import build_tiny_model
 from instructpt.world import build_world, write_world
 from tests.evaluate.test_probe import SMALL
@@ -342,3 +343,25 @@ def test_apply_chat_template_renders_prompts_through_the_models_template(probe, 
     assert result["results"][MC_TASK]["num_samples"] == 4
     plain = evaluate(config((tasks, chat_model), limit=4), tmp_path / "plain.json")
     assert plain["chat_template"] is None
+
+
+def test_logits_memory_warning_names_a_batch_size_that_fits() -> None:
+    gib = 2**30
+    # SmolLM2 (49k vocabulary) at batch 16 fits in 23 GiB; Gemma's 262k does not
+    assert logits_memory_warning(16, 2048, 49_152, 23 * gib) is None
+    warning = logits_memory_warning(16, 2048, 262_144, 23 * gib)
+    assert warning is not None
+    assert "64 GiB of logits" in warning and "--batch-size 5 or less" in warning
+    # never below one; unknown free memory: no guess
+    assert "--batch-size 1 or less" in (logits_memory_warning(2, 2048, 262_144, gib) or "")
+    assert logits_memory_warning(16, 2048, 262_144, None) is None
+
+
+def test_evaluate_warns_before_a_batch_whose_logits_cannot_fit(
+    probe, tmp_path, monkeypatch, caplog
+) -> None:
+    monkeypatch.setattr(harness, "available_memory_bytes", lambda device: 2**20)
+    cfg = config(probe, tasks=[MC_TASK], limit=2, offline=True)
+    with caplog.at_level("WARNING", logger="instructpt.evaluate.harness"):
+        evaluate(cfg, tmp_path / "eval.json")
+    assert any("may run out of memory" in r.getMessage() for r in caplog.records)

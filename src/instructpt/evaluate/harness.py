@@ -228,6 +228,53 @@ def _bos_added(lm: Any) -> bool | None:
     return bool(ids) and ids[0] == bos
 
 
+#: Request length the logits check assumes: long few-shot prompts (boolq, mmlu) reach it.
+LOGITS_CHECK_TOKENS = 2048
+
+
+def available_memory_bytes(device: str) -> int | None:
+    """Free memory where the logits will live: the GPU's, else the host's MemAvailable."""
+    if device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            return int(torch.cuda.mem_get_info(torch.device(device))[0])
+        return None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def logits_memory_warning(
+    batch_size: int, max_tokens: int, vocab_size: int, available: int | None
+) -> str | None:
+    """A warning when one batch's logits may not fit, with a batch size that would.
+
+    lm-eval scores a batch by taking log_softmax over the full logits (batch x
+    tokens x vocabulary), so the output layer, not the weights, sets the peak: with
+    Gemma's 262k vocabulary a batch of 16 five-shot BoolQ prompts needs tens of GB,
+    and on a CPU the kernel kills the process with no message. Counted at 8 bytes per
+    logit (fp32 logits and their log_softmax).
+    """
+    if available is None:
+        return None
+    per_request = max_tokens * vocab_size * 8
+    if batch_size * per_request <= available:
+        return None
+    fits = max(1, available // per_request)
+    return (
+        f"batch_size {batch_size} may run out of memory: one batch of {max_tokens}-token "
+        f"requests has {batch_size * per_request / 2**30:.0f} GiB of logits "
+        f"({vocab_size:,}-token vocabulary) and {available / 2**30:.0f} GiB is free; "
+        f"use --batch-size {fits} or less for long few-shot tasks"
+    )
+
+
 # --------------------------------------------------------------------------- the stage
 
 
@@ -295,6 +342,14 @@ def evaluate(cfg: EvaluateConfig, out_path: Path, overwrite: bool = False) -> di
             hint = " (offline is set: is it in the local cache?)" if cfg.offline else ""
             raise InputError(f"could not load model {cfg.model}{hint}: {exc}") from None
         bos_added = _bos_added(lm)
+        warning = logits_memory_warning(
+            cfg.batch_size,
+            min(int(lm.max_length), LOGITS_CHECK_TOKENS),
+            int(lm.model.get_output_embeddings().weight.shape[0]),
+            available_memory_bytes(cfg.device),
+        )
+        if warning:
+            log.warning(warning)
         if cfg.add_bos_token and bos_added is False:
             log.warning("add_bos_token is set but the tokenizer of %s adds no BOS", model)
         for shots, group in plan:
