@@ -55,7 +55,7 @@ stage ingest-16-served -- "$ipt" ingest "$work/leads16.jsonl" --run-dir "$served
 stage synthesize-openai -- \
   "$ipt" synthesize --run-dir "$served" --engine openai --model "$model" --tokenizer "$model" \
   --openai-base-urls "http://127.0.0.1:$port/v1" --openai-served-model-name "$model" \
-  --openai-concurrency 4 --max-new-tokens 200 --num-rounds 1 --no-progress
+  --no-openai-send-token-ids --openai-concurrency 4 --max-new-tokens 200 --num-rounds 1 --no-progress
 kill "$serve_pid"; wait "$serve_pid" 2> /dev/null
 
 stage ingest-200 -- "$ipt" ingest "$work/leads200.jsonl" --run-dir "$cpt" --no-progress
@@ -72,6 +72,6 @@ stage sft-lora -- \
 if [ "$chat" = "--chat" ]; then
   stage magpie -- \
     "$ipt" magpie --run-dir "$gen" --model "$model" --num-queries 8 --max-query-tokens 48 \
-    --max-response-tokens 48 --no-progress
+    --max-response-tokens 192 --no-progress
 fi
 echo "wrote $tsv"

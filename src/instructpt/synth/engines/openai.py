@@ -381,7 +381,13 @@ class OpenAIEngine:
         if self.options.send_token_ids or completion.prompt_tokens == len(prompt.token_ids):
             return
         extra = completion.prompt_tokens - len(prompt.token_ids)
-        cause = "a second BOS" if extra == 1 else "a different tokenization"
+        # One extra token is the server's BOS: a second one where `<s>` is the model's BOS
+        # (Llama, Mistral), a first one the other engines never send where it is not (Gemma).
+        cause = (
+            "a second BOS (or a BOS the hf engine does not add)"
+            if extra == 1
+            else ("a different tokenization")
+        )
         raise EngineError(
             f"the server counted {completion.prompt_tokens} prompt tokens where we sent "
             f"{len(prompt.token_ids)}: its tokenizer adds {cause} to the text prompt. Use a "
