@@ -41,7 +41,7 @@ EOF
 
 synth="$work/synth" cpt="$work/cpt" gen="$work/gen" served="$work/served"
 
-stage ingest-16 -- "$ipt" ingest "$work/leads16.jsonl" --run-dir "$synth" --no-progress
+stage ingest-16 -- "$ipt" ingest "$work/leads16.jsonl" --run-dir "$synth" --num-shards 1 --no-progress
 stage synthesize-hf -- \
   "$ipt" synthesize --run-dir "$synth" --engine hf --model "$model" --max-new-tokens 200 \
   --hf-batch-size 16 --num-rounds 1 --no-progress
@@ -51,7 +51,7 @@ port=$("$bin/python" -c "import socket; s=socket.socket(); s.bind(('127.0.0.1',0
 "$bin/transformers" serve "$model" --host 127.0.0.1 --port "$port" --device cpu > "$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 120); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 1; done
-stage ingest-16-served -- "$ipt" ingest "$work/leads16.jsonl" --run-dir "$served" --no-progress
+stage ingest-16-served -- "$ipt" ingest "$work/leads16.jsonl" --run-dir "$served" --num-shards 1 --no-progress
 stage synthesize-openai -- \
   "$ipt" synthesize --run-dir "$served" --engine openai --model "$model" --tokenizer "$model" \
   --openai-base-urls "http://127.0.0.1:$port/v1" --openai-served-model-name "$model" \
