@@ -54,11 +54,13 @@ RUN_STAGES = (
 )
 
 
-#: The demo's world: few people, each written up 4 times in other words (paraphrase
-#: diversity lets a small model store facts in an extractable form; Allen-Zhu & Li 2023).
+#: The demo's world: few people, each written up 4 times in other words, and named in
+#: full in every sentence (paraphrase diversity and the "fullname" augmentation let a
+#: small model store facts in an extractable form; Allen-Zhu & Li 2023; RESULTS.md
+#: "What moved recall").
 DEMO_WORLD: dict[str, Any] = {
     "num_people": 100, "num_countries": 3, "num_cities": 10,
-    "num_universities": 5, "num_companies": 10, "texts_per_entity": 4,
+    "num_universities": 5, "num_companies": 10, "texts_per_entity": 4, "full_names": True,
 }  # fmt: skip
 
 
@@ -71,15 +73,17 @@ DEMO_SYNTHESIZE: dict[str, Any] = {
 
 
 #: The demo's cooking: questions before the text, so they are answered from memory
-#: (after the text they can be answered by copying from it, which teaches no recall).
-DEMO_COOK: dict[str, Any] = {"layouts": ["pairs_first"]}
+#: (after the text they can be answered by copying from it, which teaches no recall),
+#: in one fixed "Question: ...\nAnswer: ..." format, the probe's own (the Physics of LMs
+#: protocol: QA is trained and tested in one format).
+DEMO_COOK: dict[str, Any] = {"layouts": ["pairs_first"], "templates": ["pf.002", "qa.001"]}
 
 
 #: The demo's pre-training: three ~1M-parameter models, same steps and tokens each.
 DEMO_PRETRAIN: dict[str, Any] = {
     "model": {"preset": "demo-llama"},
     "micro_batch_size": 16,
-    "epochs": 22,
+    "epochs": 33,  # ~130 exposures of each fact (4 renderings x 33); 22 gave half the recall
     "lr": 0.004,
     "checkpoint_every": 100,
 }
