@@ -126,6 +126,13 @@ CORPUS_SYNTHESIZE: dict[str, Any] = {
 }
 
 
+#: Cooking for a user's corpus when its config names no `cook` section: questions first,
+#: in every template of the layout (the paper's variety). The demo's single
+#: "Question:/Answer:" format is there to match the world probe's prompt, which a
+#: user's corpus does not have.
+CORPUS_COOK: dict[str, Any] = {"layouts": ["pairs_first"]}
+
+
 #: Continued pre-training of a `base_model` when the config names no `pretrain` section:
 #: one pass over the largest mix at a learning rate a pre-trained model survives (the
 #: demo's 4e-3 would wreck it); the base model's own architecture, so no `model` keys.
@@ -274,8 +281,9 @@ class RunConfig(BaseModel):
         """With a corpus, the sections that need the world default to what the corpus allows.
 
         Written into the resolved config (runs/<name>/config.yaml), so the run's
-        config says what ran: the miner without `biography`, no world probe, no
-        tuning without tune data, no `mix` variant without general data.
+        config says what ran: the miner without `biography`, cooking in every template
+        (not the probe's one format), no world probe, no tuning without tune data, no
+        `mix` variant without general data.
         """
         if not isinstance(data, dict) or data.get("corpus") is None:
             return data
@@ -284,6 +292,7 @@ class RunConfig(BaseModel):
         defaults: dict[str, Any] = {
             "variants": [v for v in PAPER_VARIANTS if v != "mix" or get("general")],
             "synthesize": copy.deepcopy(CORPUS_SYNTHESIZE),
+            "cook": copy.deepcopy(CORPUS_COOK),
             "evaluate": None,
         }
         if not get("tune"):

@@ -120,3 +120,13 @@ def test_run_config_compare_names_other_run_directories(tmp_path, compare, messa
     path.write_text(f"name: demo-lm\ncompare: {compare}\n")
     with pytest.raises(ConfigError, match=message):
         load_config(RunConfig, path)
+
+
+def test_a_corpus_run_cooks_in_every_template_not_the_demo_probes_one_format():
+    demo = RunConfig()
+    assert demo.cook["templates"] == ["pf.002", "qa.001"] and demo.world.full_names
+    own = RunConfig.model_validate({"name": "own", "corpus": {"input": ["docs.jsonl"]}})
+    assert own.cook == {"layouts": ["pairs_first"]}
+    # a cook section the config names is kept as written
+    named = {"name": "own", "corpus": {"input": ["d.jsonl"]}, "cook": {"layouts": ["reading"]}}
+    assert RunConfig.model_validate(named).cook == {"layouts": ["reading"]}
