@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,17 +35,6 @@ def paper_tasks() -> list[tuple[str, int]]:
     return [(task, shots) for shots, tasks in PRESETS["paper"] for task in tasks]
 
 
-def items_scored(result: dict[str, Any], task: str) -> int | None:
-    """How many items lm-eval scored for `task` (MMLU: summed over its subjects)."""
-    counts = [run["lm_eval"].get("n-samples", {}) for run in result["runs"]]
-    total = 0
-    for per_task in counts:
-        for name, n in per_task.items():
-            if name == task or (task == "mmlu" and name.startswith("mmlu_")):
-                total += int(n.get("effective", 0))
-    return total or None
-
-
 def score_row(label: str, task: str, shots: int, result: dict[str, Any]) -> dict[str, Any]:
     res = result["results"][task]
     metrics, stderr = res["metrics"], res.get("stderr", {})
@@ -58,41 +46,30 @@ def score_row(label: str, task: str, shots: int, result: dict[str, Any]) -> dict
         "acc_stderr": stderr.get("acc"),
         "acc_norm": metrics.get("acc_norm"),
         "acc_norm_stderr": stderr.get("acc_norm"),
-        "items": items_scored(result, task),
+        "items": res.get("num_samples"),  # MMLU: summed over its subjects by lm-eval
         "seconds": result["seconds"],
     }
 
 
-def run_model(
-    label: str,
-    model: str,
-    out: Path,
-    limit: int | None,
-    mmlu_limit: int | None,
-    batch: int,
-    dtype: str,
-    only: set[str],
-) -> list[dict[str, Any]]:
+def run_model(label: str, model: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every paper task (or those of `--tasks`) on one model, one evaluate call each."""
     rows = []
     for task, shots in paper_tasks():
-        if only and task not in only:
+        if args.tasks and task not in args.tasks:
             continue
         cfg = EvaluateConfig(
             model=model,
             tasks=[task],
             include_path=[str(asset_path("paper-eval"))],
             num_fewshot=shots,
-            limit=mmlu_limit if task == "mmlu" else limit,
-            batch_size=batch,
-            dtype=dtype,
+            limit=args.mmlu_limit if task == "mmlu" else args.limit,
+            batch_size=args.batch_size,
+            dtype=args.dtype,
             offline=True,
         )
-        t0 = time.time()
-        result = evaluate(cfg, out / label / f"{task}.json")
-        row = score_row(label, task, shots, result)
-        fresh = "" if time.time() - t0 > 1 else " (cached)"
+        row = score_row(label, task, shots, evaluate(cfg, args.out / label / f"{task}.json"))
         print(f"{label} {task} {shots}-shot: acc {row['acc']} acc_norm {row['acc_norm']} "
-              f"on {row['items']} items, {row['seconds']:.0f} s{fresh}", flush=True)  # fmt: skip
+              f"on {row['items']} items, {row['seconds']:.0f} s", flush=True)  # fmt: skip
         rows.append(row)
     return rows
 
@@ -141,16 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         label, sep, model = spec.partition("=")
         if not sep or not label or not model:
             parser.error(f"--model {spec!r}: expected LABEL=DIR, e.g. smollm2=/path/to/model")
-        rows += run_model(
-            label,
-            model,
-            args.out,
-            args.limit,
-            args.mmlu_limit,
-            args.batch_size,
-            args.dtype,
-            set(args.tasks),
-        )
+        rows += run_model(label, model, args)
     print(markdown(rows))
     if args.json is not None:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", "utf-8")

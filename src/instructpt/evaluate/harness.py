@@ -233,7 +233,11 @@ LOGITS_CHECK_TOKENS = 2048
 
 
 def available_memory_bytes(device: str) -> int | None:
-    """Free memory where the logits will live: the GPU's, else the host's MemAvailable."""
+    """Free memory where the logits will live: the GPU's, else the host's MemAvailable.
+
+    Read from /proc/meminfo (no dependency for one number): on a host without it
+    (macOS) this is None and `evaluate` skips the check rather than guess.
+    """
     if device.startswith("cuda"):
         import torch
 
