@@ -267,6 +267,17 @@ def test_text_order_asks_about_facts_in_the_order_the_text_states_them():
         assert [p["answer"] for p in pairs] == ["baker", "1815", "York"]
 
 
+def test_all_pairs_asks_every_attribute_once_so_the_stop_is_a_function_of_the_text():
+    entity = _person()
+    for sample in range(4):
+        pairs = sample_world_pairs(
+            entity, num_pairs=None, kinds=["open"], seed=0, sample=sample, order="text"
+        )
+        assert [p["answer"] for p in pairs] == ["baker", "1815", "York"]
+    (record,) = world_to_records([entity], num_pairs=None, kinds=["open"], seed=3, sample=7)
+    assert len(record["pairs"]) == 3
+
+
 def test_renaming_a_person_changes_every_mention_in_text_and_pairs_alike():
     entity = _person()
     (plain,) = world_to_records([entity], num_pairs=(3, 3), kinds=["open"], seed=0)

@@ -241,6 +241,11 @@ class TrainSynthesizerConfig(BaseModel):
     )
     world_pairs_min: int = Field(2, ge=1, description="Fewest true pairs sampled per world text.")
     world_pairs_max: int = Field(4, ge=1, description="Most true pairs sampled per world text.")
+    world_pairs_all: bool = Field(
+        False,
+        description="Ask every attribute of a world text once (world_pairs_min/max unused): "
+        "the model learns to close with </s> when the facts run out.",
+    )
     world_kinds: list[Literal["open", "mc", "cot"]] = Field(
         default_factory=lambda: ["open", "mc"],
         description="QA kinds to sample (the demo leaves out cot: see the module docstring).",

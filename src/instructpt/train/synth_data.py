@@ -219,7 +219,7 @@ def seeded_rng(*parts: object) -> random.Random:
 def sample_world_pairs(
     entity: WorldEntity,
     *,
-    num_pairs: tuple[int, int],
+    num_pairs: tuple[int, int] | None,
     kinds: Sequence[str],
     seed: int,
     sample: int = 0,
@@ -228,7 +228,11 @@ def sample_world_pairs(
 ) -> list[dict[str, str]]:
     """A seeded sample of an entity's true pairs: at most one per attribute, shuffled.
 
-    One per attribute keeps a sample free of near-duplicates (the open and the
+    `num_pairs` None asks every attribute once: the number of pairs is then a
+    function of the text, so a greedy decoder can learn when the facts run out
+    and close with `</s>` (a random count in training leaves "one more pair"
+    likelier than the stop at every step, and the model loops until the token
+    budget ends, benchmarks/RESULTS.md). One per attribute keeps a sample free of near-duplicates (the open and the
     multiple-choice question about the same fact). `order` is "random" or
     "text" (by where each answer first appears in the text). An attribute asked both
     ways is asked as multiple choice with probability `mc_share` (its
@@ -242,9 +246,9 @@ def sample_world_pairs(
             by_attribute[qa["attribute"]].setdefault(qa["kind"], []).append(qa)
     attributes = sorted(by_attribute)
     rng.shuffle(attributes)
-    low, high = num_pairs
+    count = len(attributes) if num_pairs is None else rng.randint(*num_pairs)
     chosen = []
-    for attribute in attributes[: rng.randint(low, high)]:
+    for attribute in attributes[:count]:
         options = by_attribute[attribute]
         if "open" in options and "mc" in options:
             kind = "mc" if rng.random() < mc_share else "open"
@@ -267,7 +271,7 @@ def _position(text: str, final: str) -> int:
 def world_to_records(
     entities: Iterable[WorldEntity],
     *,
-    num_pairs: tuple[int, int] = (4, 6),
+    num_pairs: tuple[int, int] | None = (4, 6),
     kinds: Sequence[str] = ("open", "mc", "cot"),
     seed: int = 0,
     sample: int = 0,
@@ -277,6 +281,8 @@ def world_to_records(
     source: str = "world",
 ) -> Iterator[Record]:
     """Each entity's text -> a seeded sample of its ground-truth pairs (open, mc, cot).
+
+    `num_pairs` None: every attribute of `kinds` once (`sample_world_pairs`).
 
     With `rename_people`, each person gets a fresh seeded name per `sample`
     (see `rename_person`); other entities keep theirs.
