@@ -232,8 +232,9 @@ def sample_world_pairs(
     function of the text, so a greedy decoder can learn when the facts run out
     and close with `</s>` (a random count in training leaves "one more pair"
     likelier than the stop at every step, and the model loops until the token
-    budget ends, benchmarks/RESULTS.md). One per attribute keeps a sample free of near-duplicates (the open and the
-    multiple-choice question about the same fact). `order` is "random" or
+    budget ends, benchmarks/RESULTS.md). One per attribute keeps a sample free
+    of near-duplicates (the open and the multiple-choice question about the
+    same fact). `order` is "random" or
     "text" (by where each answer first appears in the text). An attribute asked both
     ways is asked as multiple choice with probability `mc_share` (its
     distractors are random, so its option tokens teach little per token);
