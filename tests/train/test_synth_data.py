@@ -278,6 +278,15 @@ def test_all_pairs_asks_every_attribute_once_so_the_stop_is_a_function_of_the_te
     assert len(record["pairs"]) == 3
 
 
+def test_attribute_order_follows_the_qa_rows_whatever_the_text_order():
+    entity = _person()  # qa rows: home, job, year; the text: job, year, home
+    for sample in range(4):
+        pairs = sample_world_pairs(
+            entity, num_pairs=None, kinds=["open"], seed=0, sample=sample, order="attribute"
+        )
+        assert [p["answer"] for p in pairs] == ["York", "baker", "1815"]
+
+
 def test_renaming_a_person_changes_every_mention_in_text_and_pairs_alike():
     entity = _person()
     (plain,) = world_to_records([entity], num_pairs=(3, 3), kinds=["open"], seed=0)

@@ -253,8 +253,10 @@ class TrainSynthesizerConfig(BaseModel):
     world_mc_share: float = Field(
         0.15, ge=0, le=1, description="Share of facts asked as multiple choice, not open."
     )
-    world_pair_order: Literal["text", "random"] = Field(
-        "text", description="Order of a text's pairs: as the facts appear in it, or random."
+    world_pair_order: Literal["text", "attribute", "random"] = Field(
+        "text",
+        description="Order of a text's pairs: as the facts appear in it, in the world's "
+        "attribute order (the same for every person), or random.",
     )
     world_rename_people: bool = Field(
         True, description="Give training people a fresh name each epoch (augmentation)."

@@ -234,8 +234,11 @@ def sample_world_pairs(
     likelier than the stop at every step, and the model loops until the token
     budget ends, benchmarks/RESULTS.md). One per attribute keeps a sample free
     of near-duplicates (the open and the multiple-choice question about the
-    same fact). `order` is "random" or
-    "text" (by where each answer first appears in the text). An attribute asked both
+    same fact). `order` is "random", "text" (by where each answer first appears
+    in the text) or "attribute" (the order the entity's QA rows list their
+    attributes: one schema order for every person of the world, so the next
+    question depends on the previous one alone, not on where the decoder is in
+    a text it must track). An attribute asked both
     ways is asked as multiple choice with probability `mc_share` (its
     distractors are random, so its option tokens teach little per token);
     `sample` draws a different subset of the same entity (one per epoch).
@@ -261,6 +264,9 @@ def sample_world_pairs(
         # verbatim in it, world/qa.py): a greedy decoder then walks through the text
         # instead of blending the openings of many equally likely questions.
         chosen.sort(key=lambda qa: _position(entity.text, qa["final"]))
+    elif order == "attribute":
+        rank = {a: i for i, a in enumerate(dict.fromkeys(qa["attribute"] for qa in entity.qa))}
+        chosen.sort(key=lambda qa: rank[qa["attribute"]])
     return [{"question": qa["question"], "answer": qa["answer"]} for qa in chosen]
 
 
