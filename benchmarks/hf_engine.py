@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoTokenizer
 
 from instructpt.synth.config import HFEngineConfig
 from instructpt.synth.engines.base import Completion, DecodingParams, Prompt
@@ -109,11 +110,11 @@ def main() -> None:
 
     held = load_world(args.world, ["augment", "probe"])
     items = world_eval_items(held, args.prompts, args.seed, ["person"])
-    engine_tokenizer = HFEngine(str(args.model), None, HFEngineConfig(device="cpu")).tokenizer
+    tokenizer = AutoTokenizer.from_pretrained(args.model)  # the engine loads the same one
     prompts = []
     for item in items:
         text = context_prompt(item.text)
-        ids = engine_tokenizer(text, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"]
         prompts.append(Prompt(text, tuple(ids)))
 
     started = time.perf_counter()

@@ -378,6 +378,11 @@ class TrainSynthesizerConfig(BaseModel):
             raise ValueError("num_heads must be a multiple of num_kv_heads")
         return self
 
+    @property
+    def world_num_pairs(self) -> tuple[int, int] | None:
+        """Pairs per world text for `world_to_records`: (min, max), or None for every attribute."""
+        return None if self.world_pairs_all else (self.world_pairs_min, self.world_pairs_max)
+
     def config_hash(self) -> str:
         data = self.model_dump(mode="json", exclude={"progress", "device", "world_dir"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -199,7 +199,7 @@ class SynthData:
         """Epoch `epoch`'s records: a row sample and a fresh sample of world pairs."""
         world_records = world_to_records(
             self.train_entities,
-            num_pairs=None if cfg.world_pairs_all else (cfg.world_pairs_min, cfg.world_pairs_max),
+            num_pairs=cfg.world_num_pairs,
             kinds=cfg.world_kinds,
             seed=cfg.seed,
             sample=epoch,
@@ -241,7 +241,7 @@ def baseline_shots(
         return []
     if source is None:
         records = [r for r in data.epoch_records(cfg, 0) if r["source"] == "world"]
-        fewest = 1 if cfg.world_pairs_all else cfg.world_pairs_min
+        fewest = cfg.world_num_pairs[0] if cfg.world_num_pairs else 1
         return shot_examples([r for r in records if len(r["pairs"]) >= fewest][:k])
     return shot_examples(data.rows_by_source.get(source, [])[:k])
 
