@@ -21,6 +21,7 @@ regime, not a synthesizer. Probe people's questions are never in any training te
     python benchmarks/knowledge.py                    # regimes (seeds 1 2 3) + curve
     python benchmarks/knowledge.py --parts curve --seeds 1
     python benchmarks/knowledge.py --grid full --lm-run runs/demo-lm
+    python benchmarks/knowledge.py --parts curve --seeds 1 --wrong-shares 0 --lm-run runs/demo-lm
 
 Runs go to <out>/<experiment>/ (a finished one is reused), the table to <out>/knowledge.json
 and knowledge.md (markdown for RESULTS.md), and the curve to <out>/pair_accuracy.svg.
@@ -186,6 +187,14 @@ def main() -> None:
         "--grid", choices=["default", "full"], default="default", help="full: also the knob table"
     )
     ap.add_argument("--lm-run", type=Path, help="a finished run (same world) whose pairs to place")
+    ap.add_argument(
+        "--wrong-shares",
+        type=float,
+        nargs="+",
+        default=list(WRONG_SHARES),
+        help="curve points: shares of answers made wrong (0: the regimes run's instruct model); "
+        "`--wrong-shares 0 --lm-run DIR` places an LM run's pairs without redrawing the curve",
+    )
     args = ap.parse_args()
     parts = set(args.parts) | ({"knobs"} if args.grid == "full" else set())
     base = yaml.safe_load(args.config.read_text())
@@ -207,7 +216,7 @@ def main() -> None:
     if "curve" in parts:
         seed = args.seeds[0]
         points = []
-        for share in WRONG_SHARES:
+        for share in args.wrong_shares:
             if share == 0.0:
                 exp = first
             else:
