@@ -9,11 +9,12 @@ held-out real passages (`num_eval_passages` per source). A model given as
 passages), rendered in the exact format, go before each text. That is the
 baseline the issue asks for: the untrained base model in 2-shot prompting.
 
-    .venv/bin/python benchmarks/synthesizer_quality.py --config configs/synthesizer-lm.yaml \\
-        --world runs/demo-lm/world \\
-        --model trained=runs/demo-lm/models/synthesizer \\
+    .venv/bin/python benchmarks/synthesizer_quality.py \\
+        --config configs/synthesizer-context.yaml --world runs/demo-lm/world \\
+        --model world=runs/demo-lm/models/synthesizer \\
+        --model context=runs/ctx/models/synthesizer \\
         --model base-2shot=smollm2-135m-instruct@2 \\
-        --model tiny=runs/demo/models/synthesizer --out /tmp/quality.json
+        --model tiny=runs/tiny/models/synthesizer --out /tmp/quality.json
 
 Prints Markdown tables (overall, by kind, by attribute) for benchmarks/RESULTS.md.
 """

@@ -10,6 +10,7 @@ from instructpt.core.config import dump_config, load_config
 from instructpt.corpus.config import IngestConfig
 from instructpt.errors import ConfigError
 from instructpt.run_config import RunConfig
+from instructpt.train.config import TrainSynthesizerConfig
 from instructpt.world.config import WorldConfig
 from tests.conftest import REPO
 
@@ -75,7 +76,12 @@ def test_run_config_rejects_a_typo_in_the_ingest_section(tmp_path):
 @pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_shipped_config_loads(path):
     data = yaml.safe_load(path.read_text())
-    model = RunConfig if "world" in data or "ingest" in data or "name" in data else IngestConfig
+    if "world" in data or "ingest" in data or "name" in data:
+        model = RunConfig
+    elif "rows_paths" in data:  # a train-synthesizer config (configs/synthesizer-*.yaml)
+        model = TrainSynthesizerConfig
+    else:
+        model = IngestConfig
     load_config(model, path)
 
 
