@@ -22,6 +22,7 @@ regime, not a synthesizer. Probe people's questions are never in any training te
     python benchmarks/knowledge.py --parts curve --seeds 1
     python benchmarks/knowledge.py --grid full --lm-run runs/demo-lm
     python benchmarks/knowledge.py --parts curve --seeds 1 --wrong-shares 0 --lm-run runs/demo-lm
+    python benchmarks/knowledge.py --parts knobs --seeds 1 --knobs renderings=8 epochs=88
 
 Runs go to <out>/<experiment>/ (a finished one is reused), the table to <out>/knowledge.json
 and knowledge.md (markdown for RESULTS.md), and the curve to <out>/pair_accuracy.svg.
@@ -195,7 +196,18 @@ def main() -> None:
         help="curve points: shares of answers made wrong (0: the regimes run's instruct model); "
         "`--wrong-shares 0 --lm-run DIR` places an LM run's pairs without redrawing the curve",
     )
+    ap.add_argument(
+        "--knobs",
+        nargs="+",
+        default=None,
+        metavar="KNOB[=SETTING]",
+        help=f"only these knobs, or one setting of a knob (renderings=8); of {', '.join(KNOBS)}",
+    )
     args = ap.parse_args()
+    for choice in args.knobs or []:
+        knob, _, label = choice.partition("=")
+        if knob not in KNOBS or (label and label not in [k.split()[0] for k, _ in KNOBS[knob]]):
+            ap.error(f"--knobs {choice}: no such knob or setting (see KNOBS in this file)")
     parts = set(args.parts) | ({"knobs"} if args.grid == "full" else set())
     base = yaml.safe_load(args.config.read_text())
     out: Path = args.out
@@ -262,8 +274,11 @@ def main() -> None:
         seed = args.seeds[0]
         knobs = {}
         for knob, settings in KNOBS.items():
+            picked = [(label, over) for label, over in settings if _picked(args.knobs, knob, label)]
+            if not picked:
+                continue
             knobs[knob] = []
-            for label, over in settings:
+            for label, over in picked:
                 name = f"knob-{knob}-{label.split()[0]}-s{seed}"
                 exp = Experiment(
                     name,
@@ -282,6 +297,13 @@ def main() -> None:
     (out / "knowledge.json").write_text(json.dumps(report, indent=2))
     (out / "knowledge.md").write_text(_markdown(report))
     print(_markdown(report))
+
+
+def _picked(choices: list[str] | None, knob: str, label: str) -> bool:
+    """Whether `--knobs` selects this knob setting (no `--knobs`: every one)."""
+    if choices is None:
+        return True
+    return any(c == knob or c == f"{knob}={label.split()[0]}" for c in choices)
 
 
 def _seeded(seed: int) -> dict[str, Any]:
