@@ -14,9 +14,9 @@ goes to `<work>/<name>-read30.jsonl` for reading by hand.
     .venv/bin/python benchmarks/wiki_synth.py --model runs/demo-lm/models/synthesizer \\
         --lm-texts 200 --miner-texts 1000 --work /tmp/wiki-synth
 
-    # two synthesizers on the same 1,000 leads, bf16 generation (1.95x fp32 on AVX512-BF16)
+    # two synthesizers on the same 1,000 leads, bf16 generation (RESULTS.md, "Real text at ...")
     .venv/bin/python benchmarks/wiki_synth.py --model world=runs/demo-lm/models/synthesizer \\
-        --model context=/tmp/ctx/models/synthesizer --dtype bfloat16 --lm-texts 1000
+        --model context=runs/ctx/models/synthesizer --dtype bfloat16 --lm-texts 1000
 """
 
 from __future__ import annotations
