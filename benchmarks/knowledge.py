@@ -45,13 +45,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from oracle_pairs import write_oracle_pairs, write_pairs
+from synth_accuracy import score_run
 
 from instructpt.core.manifest import read_manifest
 from instructpt.core.shards import read_shard
 from instructpt.run import run_pipeline
 from instructpt.run_config import RunConfig
-from instructpt.train.synth_data import load_world
-from instructpt.train.synth_eval import score_pair, world_eval_items
 
 GEN, MC = "world_probe_gen", "world_probe_mc"
 #: QA after the text, in the same fixed format as the config's QA-before layout.
@@ -148,25 +147,11 @@ def _copy_pairs(source_run: Path, run_dir: Path) -> None:
 def lm_pair_accuracy(lm_run: Path) -> dict[str, float]:
     """Share of an LM run's open pairs whose answer is the entity's true value (world gold).
 
-    Scored like `train/synth_eval.py` scores held-out texts: matched to the gold question
-    of the same attribute (every world phrasing), answer normalised.
+    Only open pairs: multiple choice and chain of thought are cooked out as no_template.
     """
-    entities = {e.id: e for e in load_world(lm_run / "world", ["augment"])}
-    items = {i.id: i for i in world_eval_items(list(entities.values()), len(entities), 0)}
-    right = total = 0
-    for shard in sorted((lm_run / "synth").glob("shard-*.jsonl.zst")):
-        for record in read_shard(shard):
-            entity = record["meta"].get("entity_id") or record["id"].split("~")[0]
-            item = items.get(entity)
-            if item is None:
-                continue
-            for pair in record["pairs"]:
-                if "\n" in pair["question"] or pair["question"].endswith("step by step."):
-                    continue  # multiple choice and chain of thought: cooked out as no_template
-                correct, _, _ = score_pair(pair["question"], pair["answer"], item.gold, 0.5)
-                right += correct
-                total += 1
-    return {"open_pairs": total, "accuracy": right / total if total else 0.0}
+    scored = score_run(lm_run, open_only=True)
+    total = scored["pairs"]
+    return {"open_pairs": total, "accuracy": scored["right"] / total if total else 0.0}
 
 
 def mean_sd(values: list[float]) -> str:
