@@ -22,7 +22,7 @@ regime, not a synthesizer. Probe people's questions are never in any training te
     python benchmarks/knowledge.py --parts curve --seeds 1
     python benchmarks/knowledge.py --grid full --lm-run runs/demo-lm
     python benchmarks/knowledge.py --parts curve --seeds 1 --wrong-shares 0 --lm-run runs/demo-lm
-    python benchmarks/knowledge.py --parts knobs --seeds 1 --knobs renderings=8 epochs=88
+    python benchmarks/knowledge.py --parts knobs --seeds 1 --knobs renderings=4 epochs=44
 
 Runs go to <out>/<experiment>/ (a finished one is reused), the table to <out>/knowledge.json
 and knowledge.md (markdown for RESULTS.md), and the curve to <out>/pair_accuracy.svg.
@@ -58,21 +58,21 @@ QA_AFTER_COOK = {"layouts": ["reading"], "templates": ["rc.007", "qa.001"]}
 #: 99%, not 100%: 2 of the 631 augment pairs have an attribute no other augment person has
 #: a value of, so they cannot be made wrong with a value from the same pool.
 WRONG_SHARES = (0.0, 0.1, 0.3, 0.5, 0.99)
-#: One knob at a time, away from the config's own values (full names, 100 people, 4
-#: renderings, demo-llama ~1M, 44 epochs).
+#: One knob at a time, away from the config's own values (full names, 100 people, 8
+#: renderings, demo-llama ~1M, 22 epochs).
 KNOBS: dict[str, list[tuple[str, dict[str, Any]]]] = {
     "names": [("pronouns", {"world": {"full_names": False}})],
     "people": [("50", {"world": {"num_people": 50}}), ("200", {"world": {"num_people": 200}})],
     "renderings": [
         ("1", {"world": {"texts_per_entity": 1}}),
         ("2", {"world": {"texts_per_entity": 2}}),
-        ("8", {"world": {"texts_per_entity": 8}}),
+        ("4", {"world": {"texts_per_entity": 4}}),
     ],
     "model": [
         ("0.2M tiny-llama", {"pretrain": {"model": {"preset": "tiny-llama"}}}),
         ("2.4M demo-mistral", {"pretrain": {"model": {"preset": "demo-mistral"}}}),
     ],
-    "epochs": [("22", {"pretrain": {"epochs": 22}}), ("88", {"pretrain": {"epochs": 88}})],
+    "epochs": [("11", {"pretrain": {"epochs": 11}}), ("44", {"pretrain": {"epochs": 44}})],
 }
 
 
@@ -186,7 +186,7 @@ def main() -> None:
         nargs="+",
         default=None,
         metavar="KNOB[=SETTING]",
-        help=f"only these knobs, or one setting of a knob (renderings=8); of {', '.join(KNOBS)}",
+        help=f"only these knobs, or one setting of a knob (renderings=4); of {', '.join(KNOBS)}",
     )
     args = ap.parse_args()
     for choice in args.knobs or []:
