@@ -67,12 +67,17 @@ KNOBS: dict[str, list[tuple[str, dict[str, Any]]]] = {
         ("1", {"world": {"texts_per_entity": 1}}),
         ("2", {"world": {"texts_per_entity": 2}}),
         ("4", {"world": {"texts_per_entity": 4}}),
+        ("8", {"world": {"texts_per_entity": 8}}),
     ],
     "model": [
         ("0.2M tiny-llama", {"pretrain": {"model": {"preset": "tiny-llama"}}}),
         ("2.4M demo-mistral", {"pretrain": {"model": {"preset": "demo-mistral"}}}),
     ],
-    "epochs": [("11", {"pretrain": {"epochs": 11}}), ("44", {"pretrain": {"epochs": 44}})],
+    "epochs": [
+        ("11", {"pretrain": {"epochs": 11}}),
+        ("44", {"pretrain": {"epochs": 44}}),
+        ("88", {"pretrain": {"epochs": 88}}),
+    ],
 }
 
 
@@ -263,7 +268,11 @@ def main() -> None:
         seed = args.seeds[0]
         knobs = {}
         for knob, settings in KNOBS.items():
-            picked = [(label, over) for label, over in settings if _picked(args.knobs, knob, label)]
+            picked = [
+                (label, over)
+                for label, over in settings
+                if _picked(args.knobs, knob, label) and merge(base, over) != base
+            ]  # a setting equal to the config's own is the regimes run already
             if not picked:
                 continue
             knobs[knob] = []
