@@ -176,7 +176,7 @@ def main() -> None:
         nargs="+",
         default=["regimes"],
         choices=["regimes", "curve", "knobs"],
-        help="regimes (default; ~57 min for 3 seeds on 2 cores), curve (+18 min), knobs",
+        help="regimes (default; ~53 min for 3 seeds on 2 cores), curve (+18 min), knobs",
     )
     ap.add_argument(
         "--grid", choices=["default", "full"], default="default", help="full: also the knob table"
